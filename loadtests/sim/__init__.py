@@ -1,0 +1,1 @@
+"""kvgate-sim: one simulated vLLM engine served over HTTP."""

@@ -1,0 +1,1 @@
+"""The simulated engine: block-level prefix cache, step scheduler, roofline step time."""
