@@ -1,0 +1,1 @@
+"""kvgate-bench: local fleets, benchmarks and reports."""
