@@ -1,0 +1,1 @@
+"""HTTP surface: the OpenAI routes and the admin routes."""

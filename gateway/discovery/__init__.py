@@ -1,0 +1,1 @@
+"""Which engines exist, what they serve, and whether they are ready."""

@@ -1,0 +1,1 @@
+"""What happened to each request, for audit. Only a discarding sink exists so far."""

@@ -1,0 +1,1 @@
+"""OpenAI wire formats: request views, prompts, SSE framing, model lists."""

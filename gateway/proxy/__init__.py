@@ -1,0 +1,1 @@
+"""Talking to engines: the shared upstream client, header rules, streaming relay, retries."""

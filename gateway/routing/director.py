@@ -1,0 +1,252 @@
+"""The story of one request, stage by stage.
+
+auth → parse → safety.input → tokenize → classify → schedule → proxy (retry before the
+first byte) → relay (safety.output, usage) → record. Each stage is one call into its own
+module; the stages not built yet are pass-through implementations of their Protocols.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from gateway.auth.interfaces import Authenticator
+from gateway.discovery.datastore import EndpointDatastore, EndpointLease
+from gateway.errors import GatewayError, UpstreamError, UpstreamUnreachableError
+from gateway.governance.interfaces import AuditSink
+from gateway.governance.record import AuditRecord
+from gateway.observability.metrics import NO_ENGINE, UNKNOWN_MODEL, GatewayMetrics
+from gateway.openai.errors import write_error
+from gateway.openai.prompt import Prompt
+from gateway.openai.request_view import parse_request
+from gateway.openai.usage import Usage
+from gateway.proxy.client import UpstreamClient
+from gateway.proxy.headers import upstream_request_headers
+from gateway.proxy.interfaces import ResponseWriter, UpstreamResponse
+from gateway.proxy.relay import Relay
+from gateway.proxy.retry import RetryPolicy
+from gateway.routing.interfaces import Classifier, PromptBuilder
+from gateway.routing.request import InferenceRequest
+from gateway.routing.scheduler import Scheduler
+from gateway.safety.interfaces import InputGuard, OutputGuard
+from gateway.types import ClientCall, EndpointId, Principal, RequestClass
+
+logger = logging.getLogger(__name__)
+
+CLIENT_CLOSED = 499  # nginx's status for "the client went away first"
+
+
+@dataclass(frozen=True, slots=True)
+class Stages:
+    """The pluggable stages, in request order; built by the lifespan."""
+
+    auth: Authenticator
+    input_guard: InputGuard
+    prompts: PromptBuilder
+    classifier: Classifier
+    scheduler: Scheduler
+    output_guard: OutputGuard
+    audit: AuditSink
+
+
+@dataclass(slots=True)
+class _Report:
+    """What the record stage needs, filled in as the stages run."""
+
+    call: ClientCall
+    status: int = 500
+    model: str = UNKNOWN_MODEL
+    engine: str | None = None
+    tenant: str = "anonymous"
+    first_chunk_at: float | None = None
+    usage: Usage | None = None
+
+
+class Director:
+    def __init__(
+        self,
+        stages: Stages,
+        datastore: EndpointDatastore,
+        upstream: UpstreamClient,
+        retry: RetryPolicy,
+        metrics: GatewayMetrics,
+        *,
+        upstream_authorization: bytes | None = None,
+    ) -> None:
+        self._stages = stages
+        self._datastore = datastore
+        self._upstream = upstream
+        self._retry = retry
+        self._metrics = metrics
+        self._upstream_authorization = upstream_authorization
+
+    def authenticate(self, authorization: bytes | None) -> Principal:
+        """The auth stage alone, for routes that proxy nothing (`/v1/models`)."""
+        return self._stages.auth.authenticate(authorization)
+
+    async def serve(self, call: ClientCall, writer: ResponseWriter) -> None:
+        """Answer one call on `writer`; every `GatewayError` becomes an OpenAI error response."""
+        report = _Report(call)
+        try:
+            await self._serve(call, writer, report)
+        except GatewayError as error:
+            report.status = error.status_code
+            if writer.started:
+                raise
+            await write_error(writer, error, call.request_id)
+        except asyncio.CancelledError:
+            report.status = CLIENT_CLOSED
+            raise
+        finally:
+            self._record(report)
+
+    async def _serve(self, call: ClientCall, writer: ResponseWriter, report: _Report) -> None:
+        s = self._stages
+        # auth: before parsing, so a stranger's body is never looked at.
+        principal = s.auth.authenticate(call.header(b"authorization"))
+        report.tenant = principal.tenant
+        # parse once; the body itself travels on unchanged.
+        request = parse_request(
+            call.kind, call.body, request_id=call.request_id, principal=principal
+        )
+        request = await s.input_guard.check(request)  # safety.input
+        prompt = await s.prompts.build(request)  # tokenize
+        request_class = s.classifier.classify(request, prompt)  # classify
+        deadline = call.received_at + self._upstream.timeouts.total
+        # schedule + proxy, retried on another engine while nothing reached the client.
+        lease, upstream = await self._open_upstream(
+            call, request, prompt, request_class, report, deadline
+        )
+        try:
+            # relay: bytes through, safety.output and usage on the way; `serve` records.
+            await self._relay(request, upstream, writer, report, deadline)
+        finally:
+            lease.release()
+            await upstream.aclose()
+
+    async def _open_upstream(
+        self,
+        call: ClientCall,
+        request: InferenceRequest,
+        prompt: Prompt,
+        request_class: RequestClass,
+        report: _Report,
+        deadline: float,
+    ) -> tuple[EndpointLease, UpstreamResponse]:
+        """Schedule and send, retrying on another engine while nothing reached the client."""
+        headers = upstream_request_headers(
+            call.headers, request_id=call.request_id, authorization=self._upstream_authorization
+        )
+        tried: frozenset[EndpointId] = frozenset()
+        attempt = 0
+        while True:
+            attempt += 1
+            pool = self._datastore.snapshot()
+            chosen = self._stages.scheduler.schedule(request, prompt, request_class, pool, tried)
+            report.model, report.engine = request.model, chosen.id
+            tried |= {chosen.id}
+            may_retry = self._retry.can_retry(attempt) and bool(
+                pool.candidates(request.model, exclude=tried)
+            )
+            lease = self._datastore.lease(chosen.id)
+            try:
+                upstream = await self._upstream.open(
+                    chosen.endpoint, request, headers, deadline=deadline
+                )
+            except asyncio.CancelledError:
+                lease.release()  # the client left while the engine was still silent
+                raise
+            except UpstreamError as error:
+                lease.release()
+                self._upstream_failed(chosen.id, error)
+                if not (may_retry and self._retry.retryable_error(error)):
+                    raise
+                self._metrics.record_retry(error.code or "upstream_error")
+                continue
+            if may_retry and self._retry.retryable_status(upstream.status):
+                lease.release()
+                await upstream.aclose()
+                reason = f"status_{upstream.status}"
+                self._metrics.record_upstream_error(chosen.id, reason)
+                self._metrics.record_retry(reason)
+                continue
+            return lease, upstream
+
+    async def _relay(
+        self,
+        request: InferenceRequest,
+        upstream: UpstreamResponse,
+        writer: ResponseWriter,
+        report: _Report,
+        deadline: float,
+    ) -> None:
+        relay = Relay(
+            upstream,
+            writer,
+            request_id=request.request_id,
+            idle_s=self._upstream.timeouts.idle,
+            deadline=deadline,
+            chunk_gaps=self._metrics.chunk_gap_observer(request.model) if request.stream else None,
+            inspector=self._stages.output_guard.inspector(request),
+        )
+        report.status = upstream.status
+        try:
+            outcome = await relay.run()
+        finally:
+            report.first_chunk_at = relay.outcome.first_chunk_at
+        report.usage = outcome.usage
+        if outcome.failure is not None:
+            report.status = outcome.failure.status_code
+            self._upstream_failed(report.engine or NO_ENGINE, outcome.failure)
+
+    def _upstream_failed(self, engine: EndpointId, error: UpstreamError) -> None:
+        logger.warning("engine %s failed: %s (%r)", engine, error.message, error.__cause__)
+        self._metrics.record_upstream_error(engine, error.code or "upstream_error")
+        if isinstance(error, UpstreamUnreachableError):
+            self._datastore.mark_unready(engine, reason=error.code or "unreachable")
+
+    def _record(self, report: _Report) -> None:
+        call, metrics = report.call, self._metrics
+        duration_s = asyncio.get_running_loop().time() - call.received_at
+        route = call.kind.route
+        engine = report.engine or NO_ENGINE
+        metrics.record_request(
+            route=route,
+            model=report.model,
+            status=report.status,
+            engine=engine,
+            duration_s=duration_s,
+        )
+        if report.first_chunk_at is not None:
+            metrics.record_first_chunk(
+                route=route, model=report.model, seconds=report.first_chunk_at - call.received_at
+            )
+        usage = report.usage
+        if usage is not None:
+            metrics.record_usage(
+                report.model,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+            )
+        self._stages.audit.record(
+            AuditRecord(
+                request_id=call.request_id,
+                tenant=report.tenant,
+                route=route,
+                model=report.model,
+                engine=report.engine,
+                status=report.status,
+                duration_s=duration_s,
+                prompt_tokens=usage.prompt_tokens if usage else None,
+                completion_tokens=usage.completion_tokens if usage else None,
+            )
+        )
+
+    async def refuse(self, call: ClientCall, writer: ResponseWriter, error: GatewayError) -> None:
+        """Answer a call rejected before it reached the stages (e.g. a body over the limit)."""
+        report = _Report(call, status=error.status_code)
+        try:
+            await write_error(writer, error, call.request_id)
+        finally:
+            self._record(report)

@@ -1,0 +1,1 @@
+"""Input and output guards. Only pass-through guards exist so far."""
