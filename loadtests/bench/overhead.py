@@ -16,11 +16,11 @@ import json
 import os
 import platform
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import httpx
+import aiohttp
 
 from loadtests.bench.procstat import cpu_seconds
 from loadtests.bench.stats import Summary
@@ -40,6 +40,7 @@ class Sample:
 class LatencyResult:
     target: str
     stream: bool
+    max_tokens: int
     latency_ms: Summary
     ttft_ms: Summary
     chunks_per_request: float
@@ -63,6 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--duration", type=float, default=10.0, help="throughput run seconds")
     parser.add_argument("--max-tokens", type=int, default=16)
+    parser.add_argument(
+        "--long-tokens", type=int, default=128, help="stream length for the per-chunk cost"
+    )
     parser.add_argument("--gateway-arg", action="append", default=[])
     parser.add_argument("--out", type=Path, default=None, help="write JSON results here")
 
@@ -77,16 +81,27 @@ def chat_body(stream: bool, max_tokens: int, n: int) -> bytes:
     return json.dumps(body).encode()
 
 
-async def one_request(client: httpx.AsyncClient, url: str, body: bytes, stream: bool) -> Sample:
+HEADERS = {"content-type": "application/json"}
+
+
+def session(concurrency: int) -> aiohttp.ClientSession:
+    """One keep-alive client; aiohttp costs about half of httpx per request, so the
+    measuring client stays cheaper than what it measures."""
+    connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
+    return aiohttp.ClientSession(
+        connector=connector, timeout=aiohttp.ClientTimeout(total=30), trust_env=False
+    )
+
+
+async def one_request(client: aiohttp.ClientSession, url: str, body: bytes, stream: bool) -> Sample:
     start = time.perf_counter()
     ttft = 0.0
     chunks = 0
-    headers = {"content-type": "application/json"}
-    async with client.stream("POST", url, content=body, headers=headers) as response:
-        if response.status_code != 200:
-            await response.aread()
-            raise RuntimeError(f"{url}: HTTP {response.status_code}: {response.text[:200]}")
-        async for chunk in response.aiter_bytes():
+    async with client.post(url, data=body, headers=HEADERS) as response:
+        if response.status != 200:
+            text = await response.text()
+            raise RuntimeError(f"{url}: HTTP {response.status}: {text[:200]}")
+        async for chunk in response.content.iter_any():
             if not chunks:
                 ttft = time.perf_counter() - start
             chunks += chunk.count(b"data: ") if stream else 1
@@ -94,23 +109,34 @@ async def one_request(client: httpx.AsyncClient, url: str, body: bytes, stream: 
 
 
 async def measure_latency(
-    urls: Sequence[str], target: str, stream: bool, requests: int, max_tokens: int
-) -> LatencyResult:
-    cycle = itertools.cycle(urls)
-    async with httpx.AsyncClient(timeout=30.0, trust_env=False) as client:
-        for n in range(min(100, requests)):  # warm connections and caches
-            await one_request(client, next(cycle), chat_body(stream, max_tokens, n), stream)
-        samples = [
-            await one_request(client, next(cycle), chat_body(stream, max_tokens, n), stream)
-            for n in range(requests)
-        ]
-    return LatencyResult(
-        target=target,
-        stream=stream,
-        latency_ms=Summary.of([s.latency * 1000 for s in samples]),
-        ttft_ms=Summary.of([s.ttft * 1000 for s in samples]),
-        chunks_per_request=sum(s.chunks for s in samples) / len(samples),
-    )
+    targets: Mapping[str, Sequence[str]], stream: bool, requests: int, max_tokens: int
+) -> list[LatencyResult]:
+    """One request at a time, alternating between targets so that machine noise hits
+    every target alike."""
+    cycles = {target: itertools.cycle(urls) for target, urls in targets.items()}
+    samples: dict[str, list[Sample]] = {target: [] for target in targets}
+    clients = {target: session(1) for target in targets}
+    try:
+        for n in range(min(100, requests) + requests):
+            for target, client in clients.items():
+                body = chat_body(stream, max_tokens, n)
+                sample = await one_request(client, next(cycles[target]), body, stream)
+                if n >= min(100, requests):  # the first ones warm connections and caches
+                    samples[target].append(sample)
+    finally:
+        for client in clients.values():
+            await client.close()
+    return [
+        LatencyResult(
+            target=target,
+            stream=stream,
+            max_tokens=max_tokens,
+            latency_ms=Summary.of([s.latency * 1000 for s in runs]),
+            ttft_ms=Summary.of([s.ttft * 1000 for s in runs]),
+            chunks_per_request=sum(s.chunks for s in runs) / len(runs),
+        )
+        for target, runs in samples.items()
+    ]
 
 
 async def measure_throughput(
@@ -124,8 +150,7 @@ async def measure_throughput(
 ) -> ThroughputResult:
     cycle = itertools.cycle(urls)
     done = 0
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(timeout=30.0, limits=limits, trust_env=False) as client:
+    async with session(concurrency) as client:
         deadline = time.perf_counter() + duration
 
         async def worker(worker_id: int) -> None:
@@ -155,39 +180,59 @@ async def measure_throughput(
     )
 
 
+def _mode(stream: bool) -> str:
+    return "stream" if stream else "non-stream"
+
+
+def added_latency_lines(latency: Sequence[LatencyResult]) -> list[str]:
+    """Gateway minus direct, per mode; the per-chunk cost is the slope between two
+    stream lengths, so the fixed per-request cost does not inflate it."""
+    by_key = {(r.target, r.stream, r.max_tokens): r for r in latency}
+    lines: list[str] = []
+    added: dict[tuple[bool, int], float] = {}
+    chunks: dict[tuple[bool, int], float] = {}
+    for (target, stream, tokens), gateway in sorted(by_key.items()):
+        direct = by_key.get(("direct", stream, tokens))
+        if target != "gateway" or direct is None:
+            continue
+        added50 = gateway.latency_ms.p50 - direct.latency_ms.p50
+        added99 = gateway.latency_ms.p99 - direct.latency_ms.p99
+        added[(stream, tokens)] = added50
+        chunks[(stream, tokens)] = gateway.chunks_per_request
+        lines.append(
+            f"added latency ({_mode(stream)}, {tokens} tokens): "
+            f"p50 {added50:+.2f} ms, p99 {added99:+.2f} ms"
+        )
+    streams = sorted(tokens for stream, tokens in added if stream)
+    if len(streams) >= 2:
+        short, long = (True, streams[0]), (True, streams[-1])
+        slope = (added[long] - added[short]) / max(chunks[long] - chunks[short], 1)
+        lines.append(
+            f"added per streamed chunk (slope {streams[0]}→{streams[-1]}): {slope * 1000:.0f} µs"
+        )
+    return lines
+
+
 def format_report(latency: Sequence[LatencyResult], throughput: Sequence[ThroughputResult]) -> str:
     lines = [
-        "| target | mode | p50 ms | p99 ms | TTFT p50 ms | chunks/req |",
-        "|---|---|---|---|---|---|",
+        "| target | mode | max_tokens | p50 ms | p99 ms | TTFT p50 ms | chunks/req |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in latency:
-        mode = "stream" if r.stream else "non-stream"
         lines.append(
-            f"| {r.target} | {mode} | {r.latency_ms.p50:.2f} | {r.latency_ms.p99:.2f} "
-            f"| {r.ttft_ms.p50:.2f} | {r.chunks_per_request:.0f} |"
+            f"| {r.target} | {_mode(r.stream)} | {r.max_tokens} | {r.latency_ms.p50:.2f} "
+            f"| {r.latency_ms.p99:.2f} | {r.ttft_ms.p50:.2f} | {r.chunks_per_request:.0f} |"
         )
-    by_key = {(r.target, r.stream): r for r in latency}
-    for stream in (False, True):
-        direct, gateway = by_key.get(("direct", stream)), by_key.get(("gateway", stream))
-        if direct and gateway:
-            mode = "stream" if stream else "non-stream"
-            added50 = gateway.latency_ms.p50 - direct.latency_ms.p50
-            added99 = gateway.latency_ms.p99 - direct.latency_ms.p99
-            lines.append(f"\nadded latency ({mode}): p50 {added50:+.2f} ms, p99 {added99:+.2f} ms")
-            if stream and gateway.chunks_per_request:
-                per_chunk = added50 / gateway.chunks_per_request
-                lines.append(f"added per streamed chunk (p50 / chunks): {per_chunk * 1000:.0f} µs")
+    lines += ["", *added_latency_lines(latency), ""]
     lines += [
-        "",
         "| target | mode | concurrency | requests | rps | gateway CPU ms/req | client CPU s |",
         "|---|---|---|---|---|---|---|",
     ]
     for t in throughput:
-        mode = "stream" if t.stream else "non-stream"
         cpu = f"{t.gateway_cpu_ms_per_request:.2f}" if t.gateway_cpu_ms_per_request else "-"
         lines.append(
-            f"| {t.target} | {mode} | {t.concurrency} | {t.requests} | {t.rps:.0f} | {cpu} "
-            f"| {t.client_cpu_s:.1f} |"
+            f"| {t.target} | {_mode(t.stream)} | {t.concurrency} | {t.requests} | {t.rps:.0f} "
+            f"| {cpu} | {t.client_cpu_s:.1f} |"
         )
     return "\n".join(lines)
 
@@ -201,11 +246,11 @@ async def run_all(args: argparse.Namespace, fleet: Fleet) -> str:
     }
     latency: list[LatencyResult] = []
     throughput: list[ThroughputResult] = []
+    runs = [(False, args.max_tokens), (True, args.max_tokens), (True, args.long_tokens)]
+    urls_by_target = {target: urls for target, (urls, _) in targets.items()}
+    for stream, tokens in runs:
+        latency += await measure_latency(urls_by_target, stream, args.requests, tokens)
     for stream in (False, True):
-        for target, (urls, _) in targets.items():
-            latency.append(
-                await measure_latency(urls, target, stream, args.requests, args.max_tokens)
-            )
         for target, (urls, pid) in targets.items():
             throughput.append(
                 await measure_throughput(
