@@ -11,12 +11,19 @@ from pydantic import ValidationError
 
 from gateway import __version__
 from gateway.auth.api_keys import ApiKeyFileError, read_key_file
+from gateway.config.loader import initial_policy
+from gateway.config.models import PolicyError
+from gateway.config.schema import render_schema
 from gateway.discovery.static import BackendsFileError, static_endpoints
 from gateway.observability.logging import configure_logging
-from gateway.routing.pickers import PICKERS
+from gateway.plugins.base import PluginDeps
+from gateway.plugins.registry import builtin_registry
+from gateway.prefix.memory import MemoryPrefixIndex
+from gateway.routing.runtime import RuntimeOptions, build_runtime
 from gateway.server import build_server
 from gateway.settings import GatewaySettings
 from gateway.state import Readiness
+from gateway.tokenize import TokenizerError, load_tokenizer
 
 _S = argparse.SUPPRESS  # an absent flag must not override the environment
 
@@ -30,7 +37,7 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     p.add_argument("--backends-file", type=Path, metavar="YAML", help="engines listed in YAML")
     p.add_argument("--api-key-file", type=Path, help="API keys, one per line (default: open)")
-    p.add_argument("--picker", choices=sorted(PICKERS), help="engine picker")
+    _routing_flags(p)
     p.add_argument("--max-body-bytes", type=int, help="largest request body accepted")
     p.add_argument("--connect-timeout", type=float, metavar="S")
     p.add_argument("--first-byte-timeout", type=float, metavar="S")
@@ -48,26 +55,111 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--access-log", action=argparse.BooleanOptionalAction)
 
 
+def _routing_flags(p: argparse.ArgumentParser) -> None:
+    routing = p.add_argument_group("routing")
+    routing.add_argument(
+        "--policy-file", type=Path, metavar="YAML", help="routing policy (default: built-in)"
+    )
+    routing.add_argument("--policy-poll-interval", type=float, metavar="S")
+    routing.add_argument(
+        "--routing-profile", metavar="NAME", help="route every class with this profile"
+    )
+    routing.add_argument(
+        "--kv-aware-routing",
+        action=argparse.BooleanOptionalAction,
+        help="prefix lookups and scoring (env ENABLE_KV_AWARE_ROUTING)",
+    )
+    routing.add_argument(
+        "--prompt-token-threshold",
+        type=int,
+        metavar="N",
+        help="long_context above N prompt tokens (env PROMPT_TOKEN_THRESHOLD)",
+    )
+    routing.add_argument("--tokenizer", metavar="SPEC", help="qwen2.5 (default), hf:PATH, engine…")
+    routing.add_argument("--chat-template", choices=["chatml", "llama3"])
+    routing.add_argument(
+        "--prefix-mode",
+        choices=["approximate", "precise", "both"],
+        help="prefix locality from routing decisions, engines' KV events, or both",
+    )
+    routing.add_argument("--block-size", type=int, help="tokens per prefix block (default 16)")
+    routing.add_argument("--prefix-capacity", type=int, metavar="BLOCKS", help="per engine")
+    routing.add_argument("--prefix-ttl", type=float, metavar="S")
+    routing.add_argument(
+        "--redis-url", metavar="URL", help="share the prefix index (redis://host:port/db)"
+    )
+    routing.add_argument("--redis-key-prefix", metavar="PREFIX")
+    routing.add_argument(
+        "--kv-events-endpoint",
+        dest="kv_events_endpoints",
+        action="append",
+        metavar="URL=ADDR",
+        help="an engine's KV-event publisher, e.g. http://h:8000=tcp://h:5557; repeat",
+    )
+    routing.add_argument("--kv-events-topic", metavar="TOPIC")
+    routing.add_argument("--metrics-interval", type=float, metavar="S", help="engine scrapes")
+    routing.add_argument("--metrics-timeout", type=float, metavar="S")
+    routing.add_argument("--saturation-queue-threshold", type=int, metavar="N")
+    routing.add_argument("--saturation-kv-threshold", type=float, metavar="F")
+
+
+def _schema_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("schema", help="print the routing policy's JSON Schema")
+    p.add_argument("--output", type=Path, metavar="PATH", help="write it here instead")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kvgate", description=__doc__)
     parser.add_argument("--version", action="version", version=f"kvgate {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _serve_parser(sub)
+    _schema_parser(sub)
     return parser
 
 
 def load_settings(flags: dict[str, object]) -> GatewaySettings:
-    """Settings from the environment, overridden by the flags given; exits on bad input."""
+    """Settings from the environment, overridden by the flags given; exits on bad input,
+    including a routing policy that does not validate or build."""
     try:
         settings = GatewaySettings.model_validate(flags)
         endpoints = static_endpoints(settings.backends, settings.backends_file)
         if settings.api_key_file is not None:
             read_key_file(settings.api_key_file)
-    except (ValidationError, BackendsFileError, ApiKeyFileError) as exc:
+        check_routing(settings)
+    except (ValidationError, BackendsFileError, ApiKeyFileError, PolicyError) as exc:
         sys.exit(f"kvgate: {exc}")
     if not endpoints:
         sys.exit("kvgate: no engines; pass --backend URL or --backends-file FILE")
     return settings
+
+
+def check_routing(settings: GatewaySettings) -> None:
+    """Build the routing runtime once, as the gateway will; raise `PolicyError`."""
+    policy, _ = initial_policy(settings.policy_file)
+    options = RuntimeOptions(
+        kv_aware=settings.kv_aware_routing,
+        prompt_token_threshold=settings.prompt_token_threshold,
+        routing_profile=settings.routing_profile,
+    )
+    deps = PluginDeps(MemoryPrefixIndex(), settings.block_size)
+    try:
+        build_runtime(policy, builtin_registry(), deps, options)
+    except PolicyError as exc:
+        source = settings.policy_file or "built-in policy"
+        raise PolicyError(f"{source}: {exc}") from None
+    if settings.tokenizer != "engine":
+        try:
+            load_tokenizer(settings.tokenizer)
+        except TokenizerError as exc:
+            raise PolicyError(f"--tokenizer: {exc}") from None
+
+
+def write_schema(output: Path | None) -> None:
+    text = render_schema(builtin_registry())
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
 
 
 def serve(settings: GatewaySettings) -> None:
@@ -80,4 +172,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = args.pop("command")
     if command == "serve":
         serve(load_settings(args))
+    elif command == "schema":
+        write_schema(args.get("output"))
     return 0

@@ -1,6 +1,13 @@
 """Build every long-lived object at startup, own the background work, tear down in order.
 
-Shutdown order (LIFO): background tasks are cancelled and awaited, then the HTTP clients
+Startup: metrics, the prefix index (memory, or Redis with `--redis-url`), the routing
+runtime from the policy (file or built-in), the prompt builder, the upstream client, the
+director; then discovery, a first model refresh and a first metrics scrape, and the
+background work: model refresh, metrics scraper, KV-event feeds (precise mode), policy
+watcher (with a policy file).
+
+Shutdown order (LIFO): background tasks are cancelled and awaited, then the scraper and
+the KV-event subscribers stop, then the index, the HTTP clients and the tokenizer pool
 close. By then uvicorn has already stopped accepting and drained or cancelled requests.
 """
 
@@ -12,28 +19,48 @@ import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
 
+import aiohttp
 import httpx
 from starlette.types import ASGIApp
 
 from gateway.auth.api_keys import ApiKeyAuthenticator, OpenAccess, read_key_file
 from gateway.auth.interfaces import Authenticator
+from gateway.config.loader import initial_policy
+from gateway.config.models import RoutingPolicy
+from gateway.config.watcher import PolicyWatcher
 from gateway.discovery.datastore import EndpointDatastore
+from gateway.discovery.engine_load import EngineLoadStore
+from gateway.discovery.kv_event_feeds import KVEventFeeds
+from gateway.discovery.metrics_scraper import (
+    Fetch,
+    MetricsScraper,
+    aiohttp_fetcher,
+    httpx_fetcher,
+)
 from gateway.discovery.model_refresh import ModelRefresher
 from gateway.discovery.static import StaticDiscovery, static_endpoints
 from gateway.governance.passthrough import DiscardAudit
+from gateway.observability.engine_scrapes import ScrapeRecorder
 from gateway.observability.metrics import GatewayMetrics
-from gateway.openai.prompt import SkipTokenize
+from gateway.plugins.base import PluginDeps
+from gateway.plugins.registry import builtin_registry
+from gateway.prefix.interfaces import PrefixIndex
+from gateway.prefix.memory import MemoryPrefixIndex
+from gateway.prefix.redis_index import RedisIndexConfig, RedisPrefixIndex
 from gateway.proxy.client import TRANSPORTS, PoolLimits, UpstreamClient, UpstreamTimeouts
 from gateway.proxy.httpx_upstream import HttpxTransport
 from gateway.proxy.interfaces import UpstreamTransport
 from gateway.proxy.retry import RetryPolicy
-from gateway.routing.classify import SingleClass
 from gateway.routing.director import Director, Stages
-from gateway.routing.pickers import build_picker
-from gateway.routing.scheduler import Scheduler
+from gateway.routing.locality import PrefixLocality
+from gateway.routing.prompt_builder import ENGINE, TokenizerChoice, TokenizingPromptBuilder
+from gateway.routing.runtime import RoutingRuntime, RuntimeHolder, RuntimeOptions, build_runtime
+from gateway.routing.saturation import SaturationDetector
 from gateway.safety.passthrough import AllowAllInput, IgnoreOutput
 from gateway.settings import GatewaySettings
 from gateway.state import STATE_KEY, GatewayState, Readiness
+from gateway.tokenize.engine import EngineTokenizer
+from gateway.types import EndpointId
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +72,13 @@ class BackgroundWork:
 
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
 
     def start(self, name: str, work: Coroutine[object, object, None]) -> None:
+        """Run `work` as a task; after `close`, `work` is dropped unstarted."""
+        if self._closed:
+            work.close()
+            return
         task = asyncio.create_task(work, name=f"kvgate-{name}")
         task.add_done_callback(self._finished)
         self._tasks.add(task)
@@ -57,6 +89,7 @@ class BackgroundWork:
             logger.error("background task %s died", task.get_name(), exc_info=task.exception())
 
     async def close(self) -> None:
+        self._closed = True
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -69,15 +102,44 @@ def build_authenticator(settings: GatewaySettings) -> Authenticator:
     return ApiKeyAuthenticator(read_key_file(settings.api_key_file))
 
 
-def build_stages(settings: GatewaySettings) -> Stages:
-    return Stages(
-        auth=build_authenticator(settings),
-        input_guard=AllowAllInput(),
-        prompts=SkipTokenize(),
-        classifier=SingleClass(),
-        scheduler=Scheduler(build_picker(settings.picker)),
-        output_guard=IgnoreOutput(),
-        audit=DiscardAudit(),
+def build_prefix_index(settings: GatewaySettings) -> PrefixIndex:
+    if settings.redis_url is None:
+        return MemoryPrefixIndex(capacity=settings.prefix_capacity, ttl_s=settings.prefix_ttl)
+    config = RedisIndexConfig(
+        key_prefix=settings.redis_key_prefix,
+        ttl_s=settings.prefix_ttl,
+        capacity=settings.prefix_capacity,
+    )
+    return RedisPrefixIndex.from_url(settings.redis_url.get_secret_value(), config)
+
+
+def runtime_builder(
+    settings: GatewaySettings, deps: PluginDeps
+) -> Callable[[RoutingPolicy], RoutingRuntime]:
+    """Policy → runtime, with this process's registry, plugin deps and options."""
+    registry = builtin_registry()
+    options = RuntimeOptions(
+        kv_aware=settings.kv_aware_routing,
+        prompt_token_threshold=settings.prompt_token_threshold,
+        routing_profile=settings.routing_profile,
+    )
+    return lambda policy: build_runtime(policy, registry, deps, options)
+
+
+def build_prompt_builder(
+    settings: GatewaySettings,
+    datastore: EndpointDatastore,
+    transport: UpstreamTransport,
+    metrics: GatewayMetrics,
+) -> TokenizingPromptBuilder:
+    engine = EngineTokenizer(transport) if settings.tokenizer == ENGINE else None
+    return TokenizingPromptBuilder(
+        default=TokenizerChoice(settings.tokenizer, settings.chat_template),
+        base_model=datastore.base_model,
+        engine_tokenizer=engine,
+        engine_url=datastore.engine_url if engine is not None else None,
+        block_size=settings.block_size,
+        on_fallback=lambda model, reason: metrics.record_tokenize_fallback(reason),
     )
 
 
@@ -114,7 +176,8 @@ def build_lifespan(
     @contextlib.asynccontextmanager
     async def lifespan(app: ASGIApp) -> AsyncIterator[dict[str, GatewayState]]:
         metrics = GatewayMetrics()
-        datastore = EndpointDatastore(metrics)
+        loads = EngineLoadStore()
+        datastore = EndpointDatastore(metrics, loads, _saturation(settings))
         timeouts = UpstreamTimeouts(
             connect=settings.connect_timeout,
             first_byte=settings.first_byte_timeout,
@@ -122,25 +185,48 @@ def build_lifespan(
             total=settings.total_timeout,
         )
         async with contextlib.AsyncExitStack() as stack:
-            upstream = UpstreamClient(build_transport(settings, timeouts, transport), timeouts)
+            index = build_prefix_index(settings)
+            stack.push_async_callback(index.close)
+            metrics.watch_prefix_index(index.stats)
+            build = runtime_builder(settings, PluginDeps(index, settings.block_size))
+            policy, policy_digest = initial_policy(settings.policy_file)
+            routing = RuntimeHolder(build(policy))
+            upstream_transport = build_transport(settings, timeouts, transport)
+            upstream = UpstreamClient(upstream_transport, timeouts)
             stack.push_async_callback(upstream.aclose)
+            prompts = build_prompt_builder(settings, datastore, upstream_transport, metrics)
+            stack.callback(prompts.close)
             # Health checks get their own small pool, so a saturated data plane cannot make
             # healthy engines look dead.
             control_plane = httpx.AsyncClient(
                 timeout=settings.refresh_timeout, transport=transport, trust_env=False
             )
             stack.push_async_callback(control_plane.aclose)
+            stages = Stages(
+                auth=build_authenticator(settings),
+                input_guard=AllowAllInput(),
+                prompts=prompts,
+                routing=routing,
+                locality=PrefixLocality(
+                    index,
+                    block_size=settings.block_size,
+                    record=settings.prefix_mode != "precise" and settings.kv_aware_routing,
+                ),
+                output_guard=IgnoreOutput(),
+                audit=DiscardAudit(),
+            )
             director = Director(
-                build_stages(settings),
+                stages,
                 datastore,
                 upstream,
                 RetryPolicy(settings.retry_attempts),
                 metrics,
                 upstream_authorization=_upstream_authorization(settings),
             )
-            await StaticDiscovery(static_endpoints(settings.backends, settings.backends_file)).run(
-                datastore
+            endpoints = static_endpoints(
+                settings.backends, settings.backends_file, settings.kv_events_by_url()
             )
+            await StaticDiscovery(endpoints).run(datastore)
             refresher = ModelRefresher(
                 datastore,
                 control_plane,
@@ -148,9 +234,40 @@ def build_lifespan(
                 timeout_s=settings.refresh_timeout,
             )
             await refresher.refresh_all()
+            # Closed first at shutdown (LIFO): no task may use what is torn down after it.
             background = BackgroundWork()
+            fetch = await _scrape_fetch(stack, settings, control_plane, transport)
+            scraper = MetricsScraper(
+                datastore.endpoints,
+                loads,
+                fetch,
+                interval_s=settings.metrics_interval,
+                timeout_s=settings.metrics_timeout,
+                observer=ScrapeRecorder(metrics, _forget_on_restart(background, index)),
+            )
+            await scraper.scrape_all()
+            scraper.start()
+            stack.push_async_callback(scraper.stop)
+            if settings.prefix_mode != "approximate" and settings.kv_aware_routing:
+                feeds = KVEventFeeds(
+                    datastore, index, block_size=settings.block_size, topic=settings.kv_events_topic
+                )
+                stack.push_async_callback(feeds.stop)
+                metrics.watch_kv_events(feeds.stats)
+                _warn_without_kv_events(datastore)
+                background.start("kv-event-feeds", feeds.run())
             stack.push_async_callback(background.close)
             background.start("model-refresh", refresher.run())
+            if settings.policy_file is not None:
+                watcher = PolicyWatcher(
+                    settings.policy_file,
+                    routing,
+                    build,
+                    loaded_digest=policy_digest,
+                    observer=metrics.record_policy_reload,
+                    interval_s=settings.policy_poll_interval,
+                )
+                background.start("policy-watcher", watcher.run())
             state = GatewayState(settings, readiness, datastore, director, metrics)
             logger.info(
                 "gateway up: %d engines, %d ready",
@@ -161,3 +278,51 @@ def build_lifespan(
             logger.info("gateway shutting down")
 
     return lifespan
+
+
+def _saturation(settings: GatewaySettings) -> SaturationDetector:
+    return SaturationDetector(
+        queue_threshold=settings.saturation_queue_threshold,
+        kv_threshold=settings.saturation_kv_threshold,
+        stale_after=max(3 * settings.metrics_interval, 1.0),  # the scraper's own rule
+    )
+
+
+def _forget_on_restart(
+    background: BackgroundWork, index: PrefixIndex
+) -> Callable[[EndpointId], None]:
+    """An engine that restarted has an empty cache, whatever the index remembers."""
+
+    def forget(endpoint_id: EndpointId) -> None:
+        logger.info("engine %s restarted: forgetting its cached prefixes", endpoint_id)
+        background.start(f"forget-{endpoint_id}", index.clear(endpoint_id))
+
+    return forget
+
+
+async def _scrape_fetch(
+    stack: contextlib.AsyncExitStack,
+    settings: GatewaySettings,
+    control_plane: httpx.AsyncClient,
+    mock: httpx.AsyncBaseTransport | None,
+) -> Fetch:
+    """aiohttp (half httpx's CPU per scrape), unless tests replaced the network."""
+    if mock is not None:
+        return httpx_fetcher(control_plane)
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=64, keepalive_timeout=30),
+        timeout=aiohttp.ClientTimeout(total=settings.metrics_timeout),
+        auto_decompress=False,
+    )
+    stack.push_async_callback(session.close)
+    return aiohttp_fetcher(session)
+
+
+def _warn_without_kv_events(datastore: EndpointDatastore) -> None:
+    for endpoint in datastore.endpoints():
+        if endpoint.kv_events is None:
+            logger.warning(
+                "engine %s has no KV-events endpoint: precise mode never sees its cache "
+                "(pass --kv-events-endpoint URL=tcp://host:port)",
+                endpoint.id,
+            )

@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-PickerName = Literal["least-in-flight", "round-robin"]
+PrefixMode = Literal["approximate", "precise", "both"]
 UpstreamClientName = Literal["aiohttp", "httpx"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 
@@ -32,7 +32,52 @@ class GatewaySettings(BaseSettings):
     """One API key per line; blank and `#` lines ignored. Unset: open mode, no keys."""
     upstream_api_key: SecretStr | None = None
     """Sent to engines as `Authorization: Bearer …` (the client's own header never is)."""
-    picker: PickerName = "least-in-flight"
+
+    policy_file: Path | None = None
+    """The routing policy YAML (`policies/routing.yaml` is the default one); unset: the
+    built-in policy, equal to that file. Reloaded when it changes."""
+    policy_poll_interval: _Seconds = 1.0
+    routing_profile: str | None = None
+    """Route every request class with this one profile of the policy (e.g. `round-robin`)."""
+    kv_aware_routing: bool = Field(
+        True, validation_alias=AliasChoices("ENABLE_KV_AWARE_ROUTING", "kv_aware_routing")
+    )
+    """`ENABLE_KV_AWARE_ROUTING=false` leaves prefix lookups and scoring out of every profile."""
+    prompt_token_threshold: int | None = Field(
+        None,
+        ge=0,
+        validation_alias=AliasChoices("PROMPT_TOKEN_THRESHOLD", "prompt_token_threshold"),
+    )
+    """`PROMPT_TOKEN_THRESHOLD`: prompts above this many tokens are `long_context` (replaces
+    the policy's `classification.longContext.promptTokensAbove`)."""
+
+    tokenizer: str = "qwen2.5"
+    """The tokenizer spec for prompts (`qwen2.5`, `tiktoken:NAME`, `hf:PATH`, `engine`, …)."""
+    chat_template: str = "chatml"
+
+    prefix_mode: PrefixMode = "approximate"
+    """Where prefix locality comes from: `approximate` (the gateway records each prompt on
+    the engine it chose, at the first byte), `precise` (the engines' KV events only) or
+    `both`."""
+    block_size: int = Field(16, ge=1, le=1024)
+    """Tokens per prefix block; must equal the engines' `--block-size` in precise mode."""
+    prefix_capacity: int = Field(100_000, ge=1)
+    """Blocks remembered per engine (about twice the engines' `num_gpu_blocks`)."""
+    prefix_ttl: _Seconds = 600.0
+    redis_url: SecretStr | None = None
+    """`redis://host:port/db`: share the prefix index between gateway replicas."""
+    redis_key_prefix: str = "kvgate:prefix"
+    kv_events_endpoints: Annotated[tuple[str, ...], NoDecode] = ()
+    """`ENGINE_URL=tcp://host:port` pairs: where each engine publishes its KV events."""
+    kv_events_topic: str = ""
+    """Topic prefix to subscribe to ("" for every topic)."""
+
+    metrics_interval: _Seconds = 0.2
+    """How often each engine's `/metrics` is scraped for queue and KV-cache load."""
+    metrics_timeout: _Seconds = 1.0
+    saturation_queue_threshold: int = Field(5, ge=0)
+    """An engine with more waiting requests is saturated (skipped while others are not)."""
+    saturation_kv_threshold: float = Field(0.8, ge=0, le=1)
 
     max_body_bytes: int = Field(16 * 1024 * 1024, gt=0)
     connect_timeout: _Seconds = 3.0
@@ -63,7 +108,7 @@ class GatewaySettings(BaseSettings):
     log_level: LogLevel = "info"
     access_log: bool = False
 
-    @field_validator("backends", mode="before")
+    @field_validator("backends", "kv_events_endpoints", mode="before")
     @classmethod
     def _split_backends(cls, value: object) -> object:
         if isinstance(value, str):
@@ -77,3 +122,22 @@ class GatewaySettings(BaseSettings):
             if not url.startswith(("http://", "https://")):
                 raise ValueError(f"backend URL must start with http:// or https://: {url!r}")
         return tuple(url.rstrip("/") for url in value)
+
+    @field_validator("kv_events_endpoints")
+    @classmethod
+    def _check_kv_events(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            url, sep, address = item.partition("=")
+            if not sep or not url.startswith(("http://", "https://")):
+                raise ValueError(f"expected ENGINE_URL=tcp://host:port, got {item!r}")
+            if not address.startswith(("tcp://", "ipc://")):
+                raise ValueError(f"KV-events address must be tcp:// or ipc://: {address!r}")
+        return tuple(
+            f"{url.rstrip('/')}={address}"
+            for url, _, address in (item.partition("=") for item in value)
+        )
+
+    def kv_events_by_url(self) -> dict[str, str]:
+        """Engine base URL → KV-events address, from `kv_events_endpoints`."""
+        pairs = (item.partition("=") for item in self.kv_events_endpoints)
+        return {url: address for url, _, address in pairs}

@@ -1,18 +1,24 @@
 """The live table of engines: identity, served models, readiness and in-flight counts.
 
 Owned by the lifespan; discovery writes the endpoint set, the model refresher writes models
-and readiness, the director takes leases. All methods are synchronous and run on the event
-loop thread, so no locking is needed and a burst of requests sees every lease at once.
+and readiness, the director takes leases, the metrics scraper writes engine loads into the
+`EngineLoadStore` this table reads. All methods are synchronous and run on the event loop
+thread, so no locking is needed and a burst of requests sees every lease at once: a lease
+is taken in the same step as the scheduling decision it follows.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from gateway.discovery.endpoint import Endpoint, ModelCard
+from gateway.discovery.engine_load import EngineLoad, EngineLoadStore
 from gateway.observability.metrics import GatewayMetrics
+from gateway.routing.saturation import SaturationDetector
 from gateway.routing.snapshot import EndpointSnapshot, PoolSnapshot
 from gateway.types import EndpointId
 
@@ -24,8 +30,14 @@ class _EndpointRecord:
     endpoint: Endpoint
     cards: tuple[ModelCard, ...] = ()
     models: frozenset[str] = frozenset()
+    adapters: frozenset[str] = frozenset()
     ready: bool = False
     in_flight: int = 0
+    recent: float = 0.0  # decayed count of leases, as of `recent_at`
+    recent_at: float = 0.0
+
+    def recent_requests(self, now: float, window_s: float) -> float:
+        return self.recent * math.exp((self.recent_at - now) / window_s)
 
 
 @dataclass(slots=True)
@@ -43,9 +55,25 @@ class EndpointLease:
 
 
 class EndpointDatastore:
-    def __init__(self, metrics: GatewayMetrics) -> None:
+    """`loads` holds the scraped engine loads (empty: no scraper), `saturation` judges them;
+    `clock` must be the clock the scraper stamps loads with. `share_window_s` is the time
+    constant of each engine's decayed count of requests sent (`recent_requests`)."""
+
+    def __init__(
+        self,
+        metrics: GatewayMetrics,
+        loads: EngineLoadStore | None = None,
+        saturation: SaturationDetector | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        share_window_s: float = 60.0,
+    ) -> None:
         self._records: dict[EndpointId, _EndpointRecord] = {}
         self._metrics = metrics
+        self._loads = loads if loads is not None else EngineLoadStore()
+        self._saturation = saturation if saturation is not None else SaturationDetector()
+        self._clock = clock
+        self._window_s = share_window_s
+        self._parents: dict[str, str] = {}  # adapter → base model, over every engine
 
     def replace_endpoints(self, endpoints: Iterable[Endpoint]) -> None:
         """Adopt a new endpoint set; known engines keep their state, new ones start not ready."""
@@ -56,6 +84,15 @@ class EndpointDatastore:
         for gone in self._records.keys() - records.keys():
             self._metrics.record_engine_ready(gone, ready=False)
         self._records = records
+        self._index_adapters()
+
+    def _index_adapters(self) -> None:
+        self._parents = {
+            card.id: card.parent
+            for record in self._records.values()
+            for card in record.cards
+            if card.is_adapter and card.parent is not None
+        }
 
     def endpoints(self) -> list[Endpoint]:
         return [record.endpoint for record in self._records.values()]
@@ -67,6 +104,8 @@ class EndpointDatastore:
             return
         record.cards = tuple(cards)
         record.models = frozenset(card.id for card in cards)
+        record.adapters = frozenset(card.id for card in cards if card.is_adapter)
+        self._index_adapters()
         self._set_ready(record, ready=True, reason="answered")
 
     def mark_unready(self, endpoint_id: EndpointId, reason: str) -> None:
@@ -77,16 +116,63 @@ class EndpointDatastore:
     def lease(self, endpoint_id: EndpointId) -> EndpointLease:
         record = self._records[endpoint_id]
         record.in_flight += 1
+        now = self._clock()
+        record.recent = record.recent_requests(now, self._window_s) + 1.0
+        record.recent_at = now
         self._metrics.record_in_flight(endpoint_id, record.in_flight)
         return EndpointLease(record.endpoint, self)
 
     def snapshot(self) -> PoolSnapshot:
-        return PoolSnapshot(
-            tuple(
-                EndpointSnapshot(r.endpoint, r.models, r.ready, r.in_flight)
-                for r in self._records.values()
+        now = self._clock()
+        return PoolSnapshot(tuple(self._snapshot(r, now) for r in self._records.values()))
+
+    def _snapshot(self, record: _EndpointRecord, now: float) -> EndpointSnapshot:
+        load: EngineLoad | None = self._loads.get(record.endpoint.id)
+        saturated = self._saturation.is_saturated(load, record.in_flight, now)
+        recent = record.recent_requests(now, self._window_s)
+        if load is None or not self._saturation.is_fresh(load, now):
+            return EndpointSnapshot(
+                record.endpoint,
+                record.models,
+                record.ready,
+                record.in_flight,
+                adapters=record.adapters,
+                recent_requests=recent,
+                saturated=saturated,
             )
+        lora = load.lora
+        return EndpointSnapshot(
+            record.endpoint,
+            record.models,
+            record.ready,
+            record.in_flight,
+            num_waiting=load.num_waiting,
+            num_running=load.num_running,
+            kv_usage=load.kv_usage,
+            adapters=record.adapters,
+            active_adapters=lora.active if lora is not None else frozenset(),
+            max_loras=lora.max_loras if lora is not None else None,
+            recent_requests=recent,
+            saturated=saturated,
         )
+
+    def base_model(self, name: str) -> str | None:
+        """The base model of LoRA adapter `name` as some engine lists it; None otherwise."""
+        return self._parents.get(name)
+
+    def served_base_model(self, endpoint_id: EndpointId) -> str | None:
+        """The first base model (not an adapter) the engine lists; None before it answered."""
+        record = self._records.get(endpoint_id)
+        if record is None:
+            return None
+        return next((card.id for card in record.cards if not card.is_adapter), None)
+
+    def engine_url(self, model: str) -> str | None:
+        """The base URL of a ready engine serving `model` (for its `/tokenize`), if any."""
+        for record in self._records.values():
+            if record.ready and model in record.models:
+                return record.endpoint.url
+        return None
 
     def model_cards(self) -> list[ModelCard]:
         """The union of the cards ready engines serve; the first card seen for an id wins."""

@@ -10,11 +10,13 @@ from gateway.types import EndpointId
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
-    """An engine's identity. `url` is its base URL without a trailing slash."""
+    """An engine's identity. `url` is its base URL without a trailing slash; `kv_events` the
+    address of its KV-event publisher (`tcp://host:port`), when it has one."""
 
     id: EndpointId
     url: str
     labels: Mapping[str, str] = field(default_factory=dict)
+    kv_events: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

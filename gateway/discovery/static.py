@@ -6,12 +6,14 @@ backends:
   - url: http://127.0.0.1:8002       # or an object with an optional name and labels
     name: engine-b
     labels: {zone: a}
+    kv_events: tcp://127.0.0.1:5557  # its KV-event publisher (precise prefix mode)
 ```
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -33,6 +35,14 @@ class _BackendEntry(BaseModel):
     url: str
     name: str | None = None
     labels: dict[str, str] = {}
+    kv_events: str | None = None
+
+    @field_validator("kv_events")
+    @classmethod
+    def _check_kv_events(cls, address: str | None) -> str | None:
+        if address is not None and not address.startswith(("tcp://", "ipc://")):
+            raise ValueError(f"kv_events must be a tcp:// or ipc:// address: {address!r}")
+        return address
 
     @field_validator("url")
     @classmethod
@@ -64,17 +74,30 @@ def load_backends_file(path: Path) -> list[Endpoint]:
     for entry in parsed.backends:
         if isinstance(entry, str):
             entry = _BackendEntry(url=entry)
-        endpoints.append(
-            Endpoint(entry.name or endpoint_id_for(entry.url), entry.url, dict(entry.labels))
-        )
+        endpoint_id = entry.name or endpoint_id_for(entry.url)
+        endpoints.append(Endpoint(endpoint_id, entry.url, dict(entry.labels), entry.kv_events))
     return endpoints
 
 
-def static_endpoints(urls: Sequence[str], backends_file: Path | None) -> list[Endpoint]:
-    """Endpoints from URLs and an optional file, de-duplicated by id (first one wins)."""
-    endpoints = [Endpoint(endpoint_id_for(url), url.rstrip("/")) for url in urls]
+def static_endpoints(
+    urls: Sequence[str],
+    backends_file: Path | None,
+    kv_events: Mapping[str, str] | None = None,
+) -> list[Endpoint]:
+    """Endpoints from URLs and an optional file, de-duplicated by id (first one wins).
+
+    `kv_events` maps an engine's base URL to its KV-event publisher address; it applies to
+    the URLs given and to file entries without their own `kv_events`.
+    """
+    kv_events = kv_events or {}
+    endpoints = [
+        Endpoint(endpoint_id_for(url), url.rstrip("/"), kv_events=kv_events.get(url.rstrip("/")))
+        for url in urls
+    ]
     if backends_file is not None:
-        endpoints += load_backends_file(backends_file)
+        for endpoint in load_backends_file(backends_file):
+            address = endpoint.kv_events or kv_events.get(endpoint.url)
+            endpoints.append(dataclasses.replace(endpoint, kv_events=address))
     unique: dict[str, Endpoint] = {}
     for endpoint in endpoints:
         unique.setdefault(endpoint.id, endpoint)

@@ -8,6 +8,8 @@ engine advertised (anything else is reported as `unknown`).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
+
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -16,6 +18,11 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from gateway.prefix.interfaces import IndexStats
+from gateway.prefix.kv_tracker import KVEventStats
 
 UNKNOWN_MODEL = "unknown"
 NO_ENGINE = "none"
@@ -23,6 +30,7 @@ NO_ENGINE = "none"
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 _TTFT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 _CHUNK_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+_SCHEDULING_BUCKETS = (5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1)
 
 
 class GatewayMetrics:
@@ -86,6 +94,65 @@ class GatewayMetrics:
             registry=r,
         )
 
+        self._decisions = Counter(
+            "kvgate_routing_decisions",
+            "Engines chosen by the scheduler, by request class, profile and engine "
+            "(one per attempt: a retry counts again).",
+            ["class", "profile", "engine"],
+            registry=r,
+        )
+        self._scheduling = Histogram(
+            "kvgate_scheduling_duration_seconds",
+            "Time to choose an engine for a request: prefix lookup, filters, scorers, picker.",
+            ["profile"],
+            buckets=_SCHEDULING_BUCKETS,
+            registry=r,
+        )
+        self._cached_tokens = Counter(
+            "kvgate_prefix_cached_tokens",
+            "Prompt tokens served from the engine's prefix cache, as the gateway predicted "
+            "and as the engine reported in its usage block (requests with a usage block only).",
+            ["engine", "source"],
+            registry=r,
+        )
+        self._engine_prefix = Counter(
+            "kvgate_engine_prefix_cache_tokens",
+            "The engines' own prefix-cache counters (vLLM's prefix_cache_queries and "
+            "prefix_cache_hits, in tokens), as scraped.",
+            ["engine", "kind"],
+            registry=r,
+        )
+        self._scrape_failures = Counter(
+            "kvgate_engine_scrape_failures",
+            "Failed scrapes of an engine's /metrics, by reason.",
+            ["engine", "reason"],
+            registry=r,
+        )
+        self._prefix_records = Counter(
+            "kvgate_prefix_records",
+            "Prompts recorded in the prefix index by the gateway (approximate mode).",
+            ["engine"],
+            registry=r,
+        )
+        self._tokenize_fallbacks = Counter(
+            "kvgate_tokenize_fallbacks",
+            "Prompts measured with the byte estimate because tokenizing failed, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self._policy_reloads = Counter(
+            "kvgate_policy_reloads",
+            "Routing policy file changes seen, by result (applied, rejected).",
+            ["result"],
+            registry=r,
+        )
+        self._policy_generation = Gauge(
+            "kvgate_policy_generation",
+            "Generation of the routing policy in use: 1 at start, +1 per applied reload.",
+            registry=r,
+        )
+        self._policy_generation.set(1)
+
     def record_request(
         self, *, route: str, model: str, status: int, engine: str, duration_s: float
     ) -> None:
@@ -115,5 +182,118 @@ class GatewayMetrics:
         self._tokens.labels(model, "prompt").inc(prompt_tokens)
         self._tokens.labels(model, "completion").inc(completion_tokens)
 
+    def record_decision(
+        self, *, request_class: str, profile: str, engine: str, seconds: float
+    ) -> None:
+        self._decisions.labels(request_class, profile, engine).inc()
+        self._scheduling.labels(profile).observe(seconds)
+
+    def record_cached_tokens(self, engine: str, *, predicted: int, reported: int) -> None:
+        self._cached_tokens.labels(engine, "predicted").inc(predicted)
+        self._cached_tokens.labels(engine, "reported").inc(reported)
+
+    def record_engine_prefix_cache(self, engine: str, *, queries: float, hits: float) -> None:
+        """Token deltas since the previous scrape of `engine`."""
+        self._engine_prefix.labels(engine, "queries").inc(queries)
+        self._engine_prefix.labels(engine, "hits").inc(hits)
+
+    def record_scrape_failure(self, engine: str, reason: str) -> None:
+        self._scrape_failures.labels(engine, reason).inc()
+
+    def record_prefix_record(self, engine: str) -> None:
+        self._prefix_records.labels(engine).inc()
+
+    def record_tokenize_fallback(self, reason: str) -> None:
+        self._tokenize_fallbacks.labels(reason).inc()
+
+    def record_policy_reload(self, result: str, generation: int) -> None:
+        self._policy_reloads.labels(result).inc()
+        self._policy_generation.set(generation)
+
+    def watch_prefix_index(self, stats: Callable[[], IndexStats]) -> None:
+        """Export the prefix index's size and Redis health, read at each scrape."""
+        self.registry.register(_PrefixIndexCollector(stats))
+
+    def watch_kv_events(self, stats: Callable[[], Mapping[str, KVEventStats]]) -> None:
+        """Export each engine's KV-event stream counters, read at each scrape."""
+        self.registry.register(_KVEventCollector(stats))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _PrefixIndexCollector(Collector):
+    def __init__(self, stats: Callable[[], IndexStats]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._stats()
+        yield _gauge(
+            "kvgate_prefix_index_entries", "Blocks held in the in-process index.", stats.entries
+        )
+        yield _gauge(
+            "kvgate_prefix_index_endpoints", "Engines with blocks in the index.", stats.endpoints
+        )
+        yield _gauge(
+            "kvgate_prefix_index_redis_available",
+            "1 while the shared Redis index answers (0 also when none is configured).",
+            1 if stats.remote_available else 0,
+        )
+        counters = (
+            ("evictions", "Blocks dropped to stay within capacity.", stats.evictions),
+            ("expirations", "Blocks dropped after their TTL.", stats.expirations),
+            ("redis_errors", "Failed or timed-out Redis calls.", stats.remote_errors),
+            (
+                "redis_fallbacks",
+                "Prefix lookups answered from local state because Redis was unavailable.",
+                stats.fallback_matches,
+            ),
+            (
+                "redis_skipped_writes",
+                "Index writes not sent to Redis while it was unavailable.",
+                stats.skipped_remote_writes,
+            ),
+        )
+        for name, doc, value in counters:
+            family = CounterMetricFamily(f"kvgate_prefix_index_{name}", doc)
+            family.add_metric([], value)
+            yield family
+
+
+class _KVEventCollector(Collector):
+    def __init__(self, stats: Callable[[], Mapping[str, KVEventStats]]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        batches = CounterMetricFamily(
+            "kvgate_kv_event_batches", "KV-event batches applied, per engine.", labels=["engine"]
+        )
+        blocks = CounterMetricFamily(
+            "kvgate_kv_event_blocks",
+            "Blocks stored into and removed from the index by engines' KV events.",
+            labels=["engine", "kind"],
+        )
+        gaps = CounterMetricFamily(
+            "kvgate_kv_event_gaps",
+            "Sequence gaps (lost messages or a restarted engine); each clears the engine.",
+            labels=["engine"],
+        )
+        skipped = CounterMetricFamily(
+            "kvgate_kv_event_skipped_blocks",
+            "Stored blocks the gateway could not re-hash, by reason.",
+            labels=["engine", "reason"],
+        )
+        for engine, s in self._stats().items():
+            batches.add_metric([engine], s.batches)
+            blocks.add_metric([engine, "stored"], s.stored_blocks)
+            blocks.add_metric([engine, "removed"], s.removed_blocks)
+            gaps.add_metric([engine], s.gaps)
+            skipped.add_metric([engine, "unknown_parent"], s.unknown_parent_blocks)
+            skipped.add_metric([engine, "unknown_lora"], s.unknown_lora_blocks)
+            skipped.add_metric([engine, "unhashable"], s.unhashable_blocks)
+            skipped.add_metric([engine, "block_size"], s.block_size_mismatches)
+        yield from (batches, blocks, gaps, skipped)
+
+
+def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, doc, value=value)

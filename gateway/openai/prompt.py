@@ -12,12 +12,16 @@ from gateway.routing.request import InferenceRequest
 class Prompt:
     """Canonical prompt text, its token ids and prefix-block hashes, computed once.
 
-    Empty when the prompt was not tokenized (no routing stage needs it yet).
+    `block_hashes` are chained over full blocks (`gateway.prefix.hashing`), seeded with
+    `base_model` (the prefix index's namespace: the base model of a LoRA request, `None`
+    meaning the request's own model), the adapter and the `cache_salt`. Empty when the
+    prompt was not tokenized.
     """
 
     text: str | None = None
     token_ids: tuple[int, ...] = ()
     block_hashes: tuple[int, ...] = ()
+    base_model: str | None = None
 
     @property
     def token_count(self) -> int:
@@ -28,7 +32,7 @@ UNTOKENIZED = Prompt()
 
 
 class SkipTokenize(PromptBuilder):
-    """Does not tokenize: no routing stage reads tokens until prefix routing arrives."""
+    """Does not tokenize: for deployments that route on load alone."""
 
     async def build(self, request: InferenceRequest) -> Prompt:
         return UNTOKENIZED

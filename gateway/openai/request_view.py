@@ -13,7 +13,7 @@ import orjson
 
 from gateway.errors import InvalidRequestError
 from gateway.routing.request import InferenceRequest
-from gateway.types import ANONYMOUS, Principal, RequestKind
+from gateway.types import ANONYMOUS, Principal, RawHeaders, RequestKind
 
 JsonObject = Mapping[str, object]
 
@@ -25,6 +25,7 @@ def parse_request(
     request_id: str,
     principal: Principal = ANONYMOUS,
     session_id: str | None = None,
+    headers: RawHeaders | None = None,
 ) -> InferenceRequest:
     """Raise `InvalidRequestError` (400) on bad JSON or wrong types of the fields read."""
     fields = _load_object(body)
@@ -48,6 +49,7 @@ def parse_request(
         prompt=_prompt(kind, fields),
         principal=principal,
         session_id=session_id,
+        headers=headers if headers is not None else [],
     )
 
 

@@ -14,6 +14,9 @@ USAGE_MARKER = b'"usage"'
 class Usage:
     prompt_tokens: int
     completion_tokens: int
+    cached_tokens: int | None = None
+    """`prompt_tokens_details.cached_tokens`: prompt tokens the engine served from its
+    prefix cache (vLLM reports it with `--enable-prompt-tokens-details`)."""
 
     @classmethod
     def from_block(cls, block: object) -> Usage | None:
@@ -22,7 +25,9 @@ class Usage:
         prompt, completion = block.get("prompt_tokens"), block.get("completion_tokens", 0)
         if not isinstance(prompt, int) or not isinstance(completion, int):
             return None
-        return cls(prompt, completion)
+        details = block.get("prompt_tokens_details")
+        cached = details.get("cached_tokens") if isinstance(details, Mapping) else None
+        return cls(prompt, completion, cached if isinstance(cached, int) else None)
 
 
 def usage_from_sse(chunk: bytes) -> Usage | None:

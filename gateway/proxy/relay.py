@@ -10,6 +10,7 @@ repaired in-band, so the error propagates and the connection is dropped.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from prometheus_client import Histogram
@@ -53,7 +54,9 @@ class Relay:
         deadline: float,
         chunk_gaps: Histogram | None = None,
         inspector: OutputInspector | None = None,
+        extra_headers: Sequence[tuple[bytes, bytes]] = (),
     ) -> None:
+        """`extra_headers` (lower-case names) are added to the engine's response headers."""
         self._upstream = upstream
         self._writer = writer
         self._request_id = request_id
@@ -61,6 +64,7 @@ class Relay:
         self._deadline = deadline
         self._chunk_gaps = chunk_gaps
         self._inspector = inspector
+        self._extra_headers = extra_headers
         self._sse = is_event_stream(upstream.content_type)
         self._tail = b""
         self._usage_chunk: bytes | None = None
@@ -70,6 +74,7 @@ class Relay:
 
     async def run(self) -> RelayOutcome:
         headers = client_response_headers(self._upstream.raw_headers, request_id=self._request_id)
+        headers.extend(self._extra_headers)
         await self._writer.start(self._upstream.status, headers)
         try:
             await self._pump()

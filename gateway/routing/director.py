@@ -1,14 +1,18 @@
 """The story of one request, stage by stage.
 
-auth → parse → safety.input → tokenize → classify → schedule → proxy (retry before the
-first byte) → relay (safety.output, usage) → record. Each stage is one call into its own
-module; the stages not built yet are pass-through implementations of their Protocols.
+auth → parse → safety.input → tokenize → classify (the request keeps the routing runtime
+it was classified with) → producers (prefix lookup) → schedule (filters, scorers, picker)
+→ proxy (retry on another engine before the first byte) → on the first byte, record the
+prompt's prefix on the engine → relay (safety.output, usage) → record. Each stage is one
+call into its own module; the stages not built yet are pass-through implementations of
+their Protocols.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 
 from gateway.auth.interfaces import Authenticator
@@ -18,7 +22,6 @@ from gateway.governance.interfaces import AuditSink
 from gateway.governance.record import AuditRecord
 from gateway.observability.metrics import NO_ENGINE, UNKNOWN_MODEL, GatewayMetrics
 from gateway.openai.errors import write_error
-from gateway.openai.prompt import Prompt
 from gateway.openai.request_view import parse_request
 from gateway.openai.usage import Usage
 from gateway.proxy.client import UpstreamClient
@@ -26,15 +29,22 @@ from gateway.proxy.headers import upstream_request_headers
 from gateway.proxy.interfaces import ResponseWriter, UpstreamResponse
 from gateway.proxy.relay import Relay
 from gateway.proxy.retry import RetryPolicy
-from gateway.routing.interfaces import Classifier, PromptBuilder
+from gateway.routing.interfaces import PromptBuilder, SchedulingContext
+from gateway.routing.locality import PrefixLocality
+from gateway.routing.profile import Profile
 from gateway.routing.request import InferenceRequest
-from gateway.routing.scheduler import Scheduler
+from gateway.routing.runtime import RoutingRuntime, RuntimeHolder
+from gateway.routing.scheduler import Decision, schedule
 from gateway.safety.interfaces import InputGuard, OutputGuard
 from gateway.types import ClientCall, EndpointId, Principal, RequestClass
 
 logger = logging.getLogger(__name__)
 
 CLIENT_CLOSED = 499  # nginx's status for "the client went away first"
+SESSION_HEADER = b"x-session-id"
+ENGINE_HEADER = b"x-kvgate-engine"
+CLASS_HEADER = b"x-kvgate-class"
+CACHED_TOKENS_HEADER = b"x-kvgate-cached-tokens"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +54,9 @@ class Stages:
     auth: Authenticator
     input_guard: InputGuard
     prompts: PromptBuilder
-    classifier: Classifier
-    scheduler: Scheduler
+    routing: RuntimeHolder
+    """Classifier and profiles; swapped whole when the policy file changes."""
+    locality: PrefixLocality
     output_guard: OutputGuard
     audit: AuditSink
 
@@ -61,6 +72,7 @@ class _Report:
     tenant: str = "anonymous"
     first_chunk_at: float | None = None
     usage: Usage | None = None
+    predicted_cached_tokens: int = 0
 
 
 class Director:
@@ -108,33 +120,65 @@ class Director:
         report.tenant = principal.tenant
         # parse once; the body itself travels on unchanged.
         request = parse_request(
-            call.kind, call.body, request_id=call.request_id, principal=principal
+            call.kind,
+            call.body,
+            request_id=call.request_id,
+            principal=principal,
+            session_id=_header_text(call.header(SESSION_HEADER)),
+            headers=call.headers,
         )
         request = await s.input_guard.check(request)  # safety.input
         prompt = await s.prompts.build(request)  # tokenize
-        request_class = s.classifier.classify(request, prompt)  # classify
+        runtime = s.routing.current  # this request keeps this policy to its end
+        request_class = runtime.classifier.classify(request, prompt)  # classify
+        profile = runtime.profile_for(request_class)
+        started = time.perf_counter()
+        # producers: I/O (the prefix-index lookup) before scheduling, never inside it.
+        context = await profile.prepare(SchedulingContext(request, prompt, request_class))
+        prepared_s = time.perf_counter() - started
         deadline = call.received_at + self._upstream.timeouts.total
         # schedule + proxy, retried on another engine while nothing reached the client.
-        lease, upstream = await self._open_upstream(
-            call, request, prompt, request_class, report, deadline
+        lease, upstream, decision = await self._open_upstream(
+            call, profile, context, report, deadline, prepared_s
         )
         try:
+            # first byte: the engine took the prompt, so its prefix will be cached there.
+            accepted = 200 <= upstream.status < 300
+            if accepted and await s.locality.engine_accepted(decision.id, request, prompt):
+                self._metrics.record_prefix_record(decision.id)
             # relay: bytes through, safety.output and usage on the way; `serve` records.
-            await self._relay(request, upstream, writer, report, deadline)
+            extra = self._transparency(runtime, decision, request_class, report)
+            await self._relay(request, upstream, writer, report, deadline, extra)
         finally:
             lease.release()
             await upstream.aclose()
 
+    def _transparency(
+        self,
+        runtime: RoutingRuntime,
+        decision: Decision,
+        request_class: RequestClass,
+        report: _Report,
+    ) -> list[tuple[bytes, bytes]]:
+        if not runtime.response_headers:
+            return []
+        return [
+            (ENGINE_HEADER, decision.id.encode("latin-1", "replace")),
+            (CLASS_HEADER, request_class.encode()),
+            (CACHED_TOKENS_HEADER, str(report.predicted_cached_tokens).encode()),
+        ]
+
     async def _open_upstream(
         self,
         call: ClientCall,
-        request: InferenceRequest,
-        prompt: Prompt,
-        request_class: RequestClass,
+        profile: Profile,
+        context: SchedulingContext,
         report: _Report,
         deadline: float,
-    ) -> tuple[EndpointLease, UpstreamResponse]:
+        prepared_s: float,
+    ) -> tuple[EndpointLease, UpstreamResponse, Decision]:
         """Schedule and send, retrying on another engine while nothing reached the client."""
+        request = context.request
         headers = upstream_request_headers(
             call.headers, request_id=call.request_id, authorization=self._upstream_authorization
         )
@@ -142,24 +186,39 @@ class Director:
         attempt = 0
         while True:
             attempt += 1
+            started = time.perf_counter()
             pool = self._datastore.snapshot()
-            chosen = self._stages.scheduler.schedule(request, prompt, request_class, pool, tried)
-            report.model, report.engine = request.model, chosen.id
-            tried |= {chosen.id}
+            decision = schedule(profile, context, pool, tried)
+            # The lease is taken in the same step as the decision: the next request's
+            # snapshot already counts this one, however fast they arrive.
+            lease = self._datastore.lease(decision.id)
+            self._metrics.record_decision(
+                request_class=context.request_class,
+                profile=profile.name,
+                engine=decision.id,
+                seconds=time.perf_counter() - started + prepared_s,
+            )
+            prepared_s = 0.0
+            served = decision.endpoint.serves(request.model)
+            report.model = request.model if served else UNKNOWN_MODEL  # a bounded label
+            report.engine = decision.id
+            report.predicted_cached_tokens = self._stages.locality.cached_tokens(
+                decision.cached_blocks, context.prompt
+            )
+            tried |= {decision.id}
             may_retry = self._retry.can_retry(attempt) and bool(
                 pool.candidates(request.model, exclude=tried)
             )
-            lease = self._datastore.lease(chosen.id)
             try:
                 upstream = await self._upstream.open(
-                    chosen.endpoint, request, headers, deadline=deadline
+                    decision.endpoint.endpoint, request, headers, deadline=deadline
                 )
             except asyncio.CancelledError:
                 lease.release()  # the client left while the engine was still silent
                 raise
             except UpstreamError as error:
                 lease.release()
-                self._upstream_failed(chosen.id, error)
+                self._upstream_failed(decision.id, error)
                 if not (may_retry and self._retry.retryable_error(error)):
                     raise
                 self._metrics.record_retry(error.code or "upstream_error")
@@ -168,10 +227,10 @@ class Director:
                 lease.release()
                 await upstream.aclose()
                 reason = f"status_{upstream.status}"
-                self._metrics.record_upstream_error(chosen.id, reason)
+                self._metrics.record_upstream_error(decision.id, reason)
                 self._metrics.record_retry(reason)
                 continue
-            return lease, upstream
+            return lease, upstream, decision
 
     async def _relay(
         self,
@@ -180,6 +239,7 @@ class Director:
         writer: ResponseWriter,
         report: _Report,
         deadline: float,
+        extra_headers: list[tuple[bytes, bytes]],
     ) -> None:
         relay = Relay(
             upstream,
@@ -189,6 +249,7 @@ class Director:
             deadline=deadline,
             chunk_gaps=self._metrics.chunk_gap_observer(request.model) if request.stream else None,
             inspector=self._stages.output_guard.inspector(request),
+            extra_headers=extra_headers,
         )
         report.status = upstream.status
         try:
@@ -229,6 +290,12 @@ class Director:
                 prompt_tokens=usage.prompt_tokens,
                 completion_tokens=usage.completion_tokens,
             )
+            if report.engine is not None:
+                metrics.record_cached_tokens(
+                    report.engine,
+                    predicted=report.predicted_cached_tokens,
+                    reported=usage.cached_tokens or 0,
+                )
         self._stages.audit.record(
             AuditRecord(
                 request_id=call.request_id,
@@ -250,3 +317,7 @@ class Director:
             await write_error(writer, error, call.request_id)
         finally:
             self._record(report)
+
+
+def _header_text(value: bytes | None) -> str | None:
+    return value.decode("latin-1") if value else None

@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from gateway.types import ANONYMOUS, Principal, RequestKind
+from gateway.types import ANONYMOUS, Principal, RawHeaders, RequestKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,7 +16,7 @@ class InferenceRequest:
     `body` is the exact bytes the client sent; it is what the engine receives, so fields
     the gateway does not know about pass through. `fields` is the parsed JSON object, to
     be read, never mutated. `messages` (chat) and `prompt` (completion, embedding input)
-    point into `fields`.
+    point into `fields`. `headers` are the client's, as received (lower-case names).
     """
 
     request_id: str
@@ -33,10 +33,18 @@ class InferenceRequest:
     prompt: object = None
     principal: Principal = ANONYMOUS
     session_id: str | None = None
+    headers: RawHeaders = dataclasses.field(default_factory=list)
 
     @property
     def tenant(self) -> str:
         return self.principal.tenant
+
+    def header(self, name: bytes) -> bytes | None:
+        """The first value of header `name` (lower-case), if any."""
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
 
     def with_principal(self, principal: Principal) -> InferenceRequest:
         return dataclasses.replace(self, principal=principal)

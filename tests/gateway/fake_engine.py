@@ -54,6 +54,10 @@ class FakeEngine:
     head_delay_s: float = 0.0
     chunk_delay_s: float = 0.0
     received: list[httpx.Request] = field(default_factory=list)
+    """Every request but `GET /metrics` (scraped in the background)."""
+    waiting: int = 0
+    running: int = 0
+    kv_usage: float = 0.0
     stream_closed: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -66,6 +70,8 @@ class FakeEngine:
     async def handle(self, request: httpx.Request) -> httpx.Response:
         if not self.reachable:
             raise httpx.ConnectError("connection refused", request=request)
+        if request.url.path == "/metrics":
+            return httpx.Response(200, text=self._metrics_page())
         self.received.append(request)
         if request.url.path == "/v1/models":
             return json_response(200, self._model_list())
@@ -93,6 +99,14 @@ class FakeEngine:
                 yield chunk
         finally:
             self.stream_closed.set()
+
+    def _metrics_page(self) -> str:
+        labels = f'{{model_name="{self.models[0]}",engine="0"}}'
+        return (
+            f"vllm:num_requests_running{labels} {self.running}\n"
+            f"vllm:num_requests_waiting{labels} {self.waiting}\n"
+            f"vllm:kv_cache_usage_perc{labels} {self.kv_usage}\n"
+        )
 
     def _model_list(self) -> dict[str, object]:
         cards: list[dict[str, object]] = [

@@ -4,7 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli import build_parser, load_settings
+from gateway.cli import build_parser, load_settings, main
+from gateway.config.schema import render_schema
+from gateway.plugins.registry import builtin_registry
 from gateway.settings import GatewaySettings
 
 
@@ -66,3 +68,74 @@ def test_backends_file_counts_as_backends(tmp_path: Path) -> None:
     path = tmp_path / "backends.yaml"
     path.write_text("backends:\n  - http://a:1\n")
     assert load_settings(_flags("--backends-file", str(path))).backends_file == path
+
+
+def test_routing_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENABLE_KV_AWARE_ROUTING", "false")
+    monkeypatch.setenv("PROMPT_TOKEN_THRESHOLD", "512")
+    monkeypatch.setenv(
+        "KVGATE_KV_EVENTS_ENDPOINTS", "http://a:1=tcp://a:5557 http://b:2/=tcp://b:5557"
+    )
+    settings = GatewaySettings()
+    assert not settings.kv_aware_routing
+    assert settings.prompt_token_threshold == 512
+    assert settings.kv_events_by_url() == {
+        "http://a:1": "tcp://a:5557",
+        "http://b:2": "tcp://b:5557",
+    }
+
+
+def test_routing_flags() -> None:
+    settings = load_settings(
+        _flags(
+            "--backend",
+            "http://a:1",
+            "--routing-profile",
+            "round-robin",
+            "--prefix-mode",
+            "both",
+            "--kv-events-endpoint",
+            "http://a:1=tcp://127.0.0.1:5557",
+            "--redis-url",
+            "redis://127.0.0.1:6379/0",
+            "--no-kv-aware-routing",
+        )
+    )
+    assert settings.routing_profile == "round-robin"
+    assert settings.prefix_mode == "both"
+    assert settings.kv_events_by_url() == {"http://a:1": "tcp://127.0.0.1:5557"}
+    assert settings.redis_url is not None
+    assert not settings.kv_aware_routing
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        pytest.param(["--kv-events-endpoint", "tcp://x:1"], "ENGINE_URL=", id="kv-events-no-url"),
+        pytest.param(
+            ["--kv-events-endpoint", "http://a:1=http://x"], "tcp://", id="kv-events-scheme"
+        ),
+        pytest.param(["--routing-profile", "nope"], "not a profile", id="unknown-profile"),
+        pytest.param(["--policy-file", "/nonexistent.yaml"], "cannot read", id="no-policy-file"),
+        pytest.param(["--tokenizer", "nope"], "unknown tokenizer", id="bad-tokenizer"),
+    ],
+)
+def test_bad_routing_settings_exit_with_a_message(argv: list[str], message: str) -> None:
+    with pytest.raises(SystemExit) as caught:
+        load_settings(_flags("--backend", "http://a:1", *argv))
+    assert str(caught.value.code).startswith("kvgate: ")
+    assert message in str(caught.value.code)
+
+
+def test_bad_policy_file_exits_naming_the_problem(tmp_path: Path) -> None:
+    path = tmp_path / "routing.yaml"
+    path.write_text("apiVersion: kvgate.dev/v1alpha1\nkind: RoutingPolicy\nplugins: []\n")
+    with pytest.raises(SystemExit) as caught:
+        load_settings(_flags("--backend", "http://a:1", "--policy-file", str(path)))
+    assert f"kvgate: {path}: " in str(caught.value.code)
+
+
+def test_schema_command_writes_the_schema(tmp_path: Path) -> None:
+    output = tmp_path / "schema.json"
+    assert main(["schema", "--output", str(output)]) == 0
+    assert output.read_text() == render_schema(builtin_registry())

@@ -141,7 +141,7 @@ async def test_framework_rejections_are_openai_shaped(path: str, method: str, st
 
 async def test_unreachable_engine_is_retried_on_another_and_marked_unready() -> None:
     engines = two_engines()
-    async with running_gateway(engines) as (client, state):
+    async with running_gateway(engines, routing_profile="round-robin") as (client, state):
         engines[0].reachable = False
         responses = [await client.post(CHAT, json=_chat()) for _ in range(4)]
         metrics = (await client.get("/metrics")).text
@@ -156,7 +156,9 @@ async def test_unreachable_engine_is_retried_on_another_and_marked_unready() -> 
 async def test_overloaded_engine_status_is_retried_on_another(status: int) -> None:
     engines = two_engines()
     engines[0].status = status
-    async with running_gateway(engines) as (client, _):
+    # Round-robin, so the failing engine is certainly tried (cache affinity would keep
+    # every request on the engine that answered first).
+    async with running_gateway(engines, routing_profile="round-robin") as (client, _):
         responses = [await client.post(CHAT, json=_chat()) for _ in range(4)]
         metrics = (await client.get("/metrics")).text
     assert [r.status_code for r in responses] == [200] * 4

@@ -19,9 +19,10 @@ CHAT = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_to
 @pytest.fixture(scope="module")
 def faulty() -> Iterator[SharedFleet]:
     # A long refresh interval keeps the gateway from noticing faults on its own, so each
-    # test sees the request path handle them.
+    # test sees the request path handle them; round-robin makes sure both engines are tried
+    # (cache affinity would keep these identical prompts on one).
     with Fleet() as fleet:
-        yield SharedFleet(fleet, "--refresh-interval", "600")
+        yield SharedFleet(fleet, "--refresh-interval", "600", "--routing-profile", "round-robin")
 
 
 @pytest.fixture(autouse=True)
@@ -92,7 +93,8 @@ def test_engine_stopping_is_retried_on_another(faulty: SharedFleet) -> None:
     # Its own engine to stop, so the module's engines stay up.
     doomed = faulty.fleet.start_sim(profile="instant", model=MODEL)
     gateway = faulty.fleet.start_gateway(
-        [doomed.url, faulty.sims[1].url], extra_args=["--refresh-interval", "600"]
+        [doomed.url, faulty.sims[1].url],
+        extra_args=["--refresh-interval", "600", "--routing-profile", "round-robin"],
     )
     doomed.stop()
     responses = _post_many(gateway.url, 4)

@@ -143,20 +143,25 @@ def test_request_id_round_trip(gateway: ManagedProcess) -> None:
     assert response.json()["id"] == "chatcmpl-trace-42"  # the engine saw our id
 
 
-def test_requests_spread_over_both_engines(shared: SharedFleet) -> None:
-    with httpx.Client(base_url=shared.gateway.url, trust_env=False) as http:
+def test_round_robin_profile_spreads_over_both_engines(shared: SharedFleet) -> None:
+    # The default profiles break ties at random; the round-robin baseline alternates.
+    gateway = shared.fleet.start_gateway(
+        [sim.url for sim in shared.sims], extra_args=["--routing-profile", "round-robin"]
+    )
+    with httpx.Client(base_url=gateway.url, trust_env=False) as http:
         for _ in range(6):
             http.post(
                 "/v1/completions", json={"model": MODEL, "prompt": "x", "max_tokens": 1}
             ).raise_for_status()
         metrics = http.get("/metrics").text
+    gateway.stop()
     per_engine = [
         metric_sum(
             metrics, "kvgate_requests_total", route="completion", engine=f"127.0.0.1:{s.port}"
         )
         for s in shared.sims
     ]
-    assert all(count >= 3 for count in per_engine), per_engine
+    assert per_engine == [3, 3], per_engine
 
 
 def test_admin_endpoints(gateway: ManagedProcess) -> None:
