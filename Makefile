@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 ENGINES ?= 4
 PROFILE ?= h100-llama3-8b
 
-.PHONY: install run test lint format clean
+.PHONY: install run test lint format clean peers
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -34,3 +34,10 @@ format: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+
+# The other routers the benchmark compares with (shared/design/PEERS.md), each in its own
+# venv under .peers/ (git-ignored): smg, sglang-router, vllm-router, litellm, envoy.
+# `make peers PEERS="smg envoy"` installs a few; `kvgate-bench peers list` shows what is there.
+PEERS ?=
+peers: $(STAMP)
+	$(BIN)/kvgate-bench peers install $(PEERS)
