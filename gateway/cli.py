@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,12 +15,22 @@ from gateway.auth.api_keys import ApiKeyFileError, read_key_file
 from gateway.config.loader import initial_policy
 from gateway.config.models import PolicyError
 from gateway.config.schema import render_schema
+from gateway.discovery.kubernetes_api import ClusterAccessError, load_configuration
+from gateway.discovery.kubernetes_config import DiscoveryConfigError
 from gateway.discovery.static import BackendsFileError, static_endpoints
+from gateway.governance.config import GovernancePolicyError
+from gateway.governance.schema import render_governance_schema
+from gateway.governance.setup import check_governance
+from gateway.governance.sinks.registry import builtin_sinks
+from gateway.lifespan import kubernetes_discovery_config
 from gateway.observability.logging import configure_logging
 from gateway.plugins.base import PluginDeps
 from gateway.plugins.registry import builtin_registry
 from gateway.prefix.memory import MemoryPrefixIndex
 from gateway.routing.runtime import RuntimeOptions, build_runtime
+from gateway.safety.registry import builtin_guards
+from gateway.safety.schema import render_safety_schema, render_tenants_schema
+from gateway.safety.setup import check_safety
 from gateway.server import build_server
 from gateway.settings import GatewaySettings
 from gateway.state import Readiness
@@ -37,7 +48,10 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     p.add_argument("--backends-file", type=Path, metavar="YAML", help="engines listed in YAML")
     p.add_argument("--api-key-file", type=Path, help="API keys, one per line (default: open)")
+    _kubernetes_flags(p)
     _routing_flags(p)
+    _safety_flags(p)
+    _governance_flags(p)
     p.add_argument("--max-body-bytes", type=int, help="largest request body accepted")
     p.add_argument("--connect-timeout", type=float, metavar="S")
     p.add_argument("--first-byte-timeout", type=float, metavar="S")
@@ -53,6 +67,33 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--shutdown-delay", type=float, metavar="S", help="not-ready grace period")
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     p.add_argument("--access-log", action=argparse.BooleanOptionalAction)
+
+
+def _kubernetes_flags(p: argparse.ArgumentParser) -> None:
+    k8s = p.add_argument_group(
+        "kubernetes discovery", "engines from the EndpointSlices of Services (instead of --backend)"
+    )
+    k8s.add_argument(
+        "--k8s-service",
+        dest="k8s_services",
+        action="append",
+        metavar="[NS/]NAME[:PORT]",
+        help="a Service fronting engines; PORT is a port name or number; repeat",
+    )
+    k8s.add_argument("--k8s-namespace", metavar="NS", help="default namespace (default: default)")
+    k8s.add_argument(
+        "--k8s-label-selector", metavar="SELECTOR", help="every Service with these labels"
+    )
+    k8s.add_argument(
+        "--k8s-port", metavar="PORT", help="engine HTTP port name or number where none is named"
+    )
+    k8s.add_argument(
+        "--kubeconfig", type=Path, metavar="PATH", help="outside a cluster (default: $KUBECONFIG)"
+    )
+    k8s.add_argument("--kube-context", metavar="NAME", help="kubeconfig context")
+    k8s.add_argument(
+        "--k8s-sync-timeout", type=float, metavar="S", help="wait for the first list (default 10)"
+    )
 
 
 def _routing_flags(p: argparse.ArgumentParser) -> None:
@@ -103,9 +144,44 @@ def _routing_flags(p: argparse.ArgumentParser) -> None:
     routing.add_argument("--saturation-kv-threshold", type=float, metavar="F")
 
 
+def _safety_flags(p: argparse.ArgumentParser) -> None:
+    safety = p.add_argument_group("safety", "input and output guards, tenant allow-lists")
+    safety.add_argument(
+        "--safety-policy-file", type=Path, metavar="YAML", help="safety policy (default: built-in)"
+    )
+    safety.add_argument(
+        "--tenants-file", type=Path, metavar="YAML", help="key ids → tenants and allow-lists"
+    )
+
+
+def _governance_flags(p: argparse.ArgumentParser) -> None:
+    governance = p.add_argument_group("governance", "audit records and the output monitor")
+    governance.add_argument(
+        "--governance-file", type=Path, metavar="YAML", help="governance policy (default: built-in)"
+    )
+    governance.add_argument(
+        "--audit-sink",
+        dest="audit_sinks",
+        action="append",
+        metavar="SINK",
+        help="jsonl:stdout, jsonl:PATH, redis-stream:KEY (with --redis-url) or otel; repeat",
+    )
+    governance.add_argument(
+        "--tracing",
+        action=argparse.BooleanOptionalAction,
+        help="an OpenTelemetry server span per request",
+    )
+
+
 def _schema_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("schema", help="print the routing policy's JSON Schema")
+    p = sub.add_parser("schema", help="print a policy file's JSON Schema")
     p.add_argument("--output", type=Path, metavar="PATH", help="write it here instead")
+    p.add_argument(
+        "--kind",
+        choices=["routing", "safety", "tenants", "governance"],
+        default="routing",
+        help="which policy",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,13 +199,32 @@ def load_settings(flags: dict[str, object]) -> GatewaySettings:
     try:
         settings = GatewaySettings.model_validate(flags)
         endpoints = static_endpoints(settings.backends, settings.backends_file)
+        kubernetes = kubernetes_discovery_config(settings)
+        if kubernetes is not None:
+            # Reads the kubeconfig or service account only; the API server is not called.
+            asyncio.run(load_configuration(kubernetes.access))
         if settings.api_key_file is not None:
             read_key_file(settings.api_key_file)
         check_routing(settings)
-    except (ValidationError, BackendsFileError, ApiKeyFileError, PolicyError) as exc:
+        check_safety(settings)
+        check_governance(settings)
+    except (
+        ValidationError,
+        BackendsFileError,
+        DiscoveryConfigError,
+        ClusterAccessError,
+        ApiKeyFileError,
+        PolicyError,
+        GovernancePolicyError,
+    ) as exc:
         sys.exit(f"kvgate: {exc}")
-    if not endpoints:
-        sys.exit("kvgate: no engines; pass --backend URL or --backends-file FILE")
+    if endpoints and kubernetes is not None:
+        sys.exit("kvgate: engines come from --backend/--backends-file or from Kubernetes, not both")
+    if not endpoints and kubernetes is None:
+        sys.exit(
+            "kvgate: no engines; pass --backend URL, --backends-file FILE, "
+            "--k8s-service NAME or --k8s-label-selector SELECTOR"
+        )
     return settings
 
 
@@ -154,8 +249,15 @@ def check_routing(settings: GatewaySettings) -> None:
             raise PolicyError(f"--tokenizer: {exc}") from None
 
 
-def write_schema(output: Path | None) -> None:
-    text = render_schema(builtin_registry())
+def write_schema(output: Path | None, kind: str = "routing") -> None:
+    if kind == "governance":
+        text = render_governance_schema(builtin_sinks())
+    elif kind == "safety":
+        text = render_safety_schema(builtin_guards())
+    elif kind == "tenants":
+        text = render_tenants_schema()
+    else:
+        text = render_schema(builtin_registry())
     if output is None:
         sys.stdout.write(text)
     else:
@@ -173,5 +275,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "serve":
         serve(load_settings(args))
     elif command == "schema":
-        write_schema(args.get("output"))
+        write_schema(args.get("output"), args.get("kind", "routing"))
     return 0

@@ -4,9 +4,15 @@
 GatewayError                         500 server_error
 ├── InvalidRequestError              400 invalid_request_error
 │   ├── BodyTooLargeError            413 invalid_request_error / request_too_large
-│   └── ModelNotFoundError           404 invalid_request_error / model_not_found
+│   ├── ModelNotFoundError           404 invalid_request_error / model_not_found
+│   └── GuardRefusalError            400 invalid_request_error (a safety guard blocked it)
+│       ├── PromptInjectionError     400 invalid_request_error / prompt_injection_detected
+│       ├── SensitiveDataError       400 invalid_request_error / pii_detected
+│       └── ContentFilterError       400 invalid_request_error / content_filter
 ├── AuthenticationError              401 invalid_request_error / invalid_api_key
+├── TenantPolicyError                403 permission_error / tenant_policy_violation
 ├── RequestCancelledError            503 server_error / request_cancelled
+├── GuardUnavailableError            503 server_error / guard_unavailable
 └── UpstreamError                    502 server_error / upstream_error
     ├── UpstreamUnreachableError     502 server_error / upstream_unreachable (retryable)
     ├── UpstreamDisconnectedError    502 server_error / upstream_disconnected (retryable)
@@ -70,10 +76,38 @@ class ModelNotFoundError(InvalidRequestError):
         super().__init__(f"The model `{model}` does not exist.", param="model")
 
 
+class GuardRefusalError(InvalidRequestError):
+    """A safety guard refused the request or the answer; nothing more is forwarded."""
+
+    code: str | None = "content_filter"
+
+
+class PromptInjectionError(GuardRefusalError):
+    code = "prompt_injection_detected"
+
+
+class SensitiveDataError(GuardRefusalError):
+    code = "pii_detected"
+
+
+class ContentFilterError(GuardRefusalError):
+    """Input an external classifier judged unsafe, or output that broke an output rule."""
+
+    code = "content_filter"
+
+
 class AuthenticationError(GatewayError):
     status_code = 401
     error_type = "invalid_request_error"
     code = "invalid_api_key"
+
+
+class TenantPolicyError(GatewayError):
+    """The key is valid, but its tenant's allow-list does not grant what the request asks."""
+
+    status_code = 403
+    error_type = "permission_error"
+    code = "tenant_policy_violation"
 
 
 class RequestCancelledError(GatewayError):
@@ -81,6 +115,13 @@ class RequestCancelledError(GatewayError):
 
     status_code = 503
     code = "request_cancelled"
+
+
+class GuardUnavailableError(GatewayError):
+    """A fail-closed guard could not give a verdict (its classifier timed out or failed)."""
+
+    status_code = 503
+    code = "guard_unavailable"
 
 
 class UpstreamError(GatewayError):

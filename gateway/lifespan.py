@@ -2,13 +2,15 @@
 
 Startup: metrics, the prefix index (memory, or Redis with `--redis-url`), the routing
 runtime from the policy (file or built-in), the prompt builder, the upstream client, the
-director; then discovery, a first model refresh and a first metrics scrape, and the
-background work: model refresh, metrics scraper, KV-event feeds (precise mode), policy
-watcher (with a policy file).
+director; then discovery (a static list, or Kubernetes EndpointSlices watched until
+shutdown, waited for up to `k8s_sync_timeout`), a first model refresh and a first metrics
+scrape, and the background work: model refresh, metrics scraper, KV-event feeds (precise
+mode), policy watcher (with a policy file).
 
 Shutdown order (LIFO): background tasks are cancelled and awaited, then the scraper and
-the KV-event subscribers stop, then the index, the HTTP clients and the tokenizer pool
-close. By then uvicorn has already stopped accepting and drained or cancelled requests.
+the KV-event subscribers stop, then Kubernetes discovery, then the index, the HTTP clients
+and the tokenizer pool close. By then uvicorn has already stopped accepting and drained or
+cancelled requests.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from gateway.config.models import RoutingPolicy
 from gateway.config.watcher import PolicyWatcher
 from gateway.discovery.datastore import EndpointDatastore
 from gateway.discovery.engine_load import EngineLoadStore
+from gateway.discovery.kubernetes import DatastoreSink, KubernetesDiscovery
+from gateway.discovery.kubernetes_config import KubernetesDiscoveryConfig, config_from_settings
 from gateway.discovery.kv_event_feeds import KVEventFeeds
 from gateway.discovery.metrics_scraper import (
     Fetch,
@@ -39,7 +43,7 @@ from gateway.discovery.metrics_scraper import (
 )
 from gateway.discovery.model_refresh import ModelRefresher
 from gateway.discovery.static import StaticDiscovery, static_endpoints
-from gateway.governance.passthrough import DiscardAudit
+from gateway.governance.setup import build_governance
 from gateway.observability.engine_scrapes import ScrapeRecorder
 from gateway.observability.metrics import GatewayMetrics
 from gateway.plugins.base import PluginDeps
@@ -56,7 +60,7 @@ from gateway.routing.locality import PrefixLocality
 from gateway.routing.prompt_builder import ENGINE, TokenizerChoice, TokenizingPromptBuilder
 from gateway.routing.runtime import RoutingRuntime, RuntimeHolder, RuntimeOptions, build_runtime
 from gateway.routing.saturation import SaturationDetector
-from gateway.safety.passthrough import AllowAllInput, IgnoreOutput
+from gateway.safety.setup import build_safety
 from gateway.settings import GatewaySettings
 from gateway.state import STATE_KEY, GatewayState, Readiness
 from gateway.tokenize.engine import EngineTokenizer
@@ -96,10 +100,16 @@ class BackgroundWork:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def build_authenticator(settings: GatewaySettings) -> Authenticator:
+def build_authenticator(
+    settings: GatewaySettings, tenant_name: Callable[[str], str | None] | None = None
+) -> Authenticator:
+    """`tenant_name`: a key's SHA-256 (hex) → the tenant the tenants file names for it."""
     if settings.api_key_file is None:
         return OpenAccess()
-    return ApiKeyAuthenticator(read_key_file(settings.api_key_file))
+    keys = read_key_file(settings.api_key_file)
+    if tenant_name is None:
+        return ApiKeyAuthenticator(keys)
+    return ApiKeyAuthenticator(keys, tenant_name)
 
 
 def build_prefix_index(settings: GatewaySettings) -> PrefixIndex:
@@ -177,7 +187,6 @@ def build_lifespan(
     async def lifespan(app: ASGIApp) -> AsyncIterator[dict[str, GatewayState]]:
         metrics = GatewayMetrics()
         loads = EngineLoadStore()
-        datastore = EndpointDatastore(metrics, loads, _saturation(settings))
         timeouts = UpstreamTimeouts(
             connect=settings.connect_timeout,
             first_byte=settings.first_byte_timeout,
@@ -188,6 +197,13 @@ def build_lifespan(
             index = build_prefix_index(settings)
             stack.push_async_callback(index.close)
             metrics.watch_prefix_index(index.stats)
+            background = BackgroundWork()
+            datastore = EndpointDatastore(
+                metrics,
+                loads,
+                _saturation(settings),
+                on_removed=_forget_departed(background, index),
+            )
             build = runtime_builder(settings, PluginDeps(index, settings.block_size))
             policy, policy_digest = initial_policy(settings.policy_file)
             routing = RuntimeHolder(build(policy))
@@ -202,9 +218,15 @@ def build_lifespan(
                 timeout=settings.refresh_timeout, transport=transport, trust_env=False
             )
             stack.push_async_callback(control_plane.aclose)
+            governance = build_governance(settings, datastore.model_root)
+            await governance.start()
+            # Closed after uvicorn drained the requests, so their queued records are written.
+            stack.push_async_callback(governance.aclose)
+            metrics.watch_governance(governance.stats)
+            safety = build_safety(settings, upstream_transport, metrics.record_safety_reload)
             stages = Stages(
-                auth=build_authenticator(settings),
-                input_guard=AllowAllInput(),
+                auth=build_authenticator(settings, safety.tenant_name),
+                input_guard=safety.input_guard,
                 prompts=prompts,
                 routing=routing,
                 locality=PrefixLocality(
@@ -212,8 +234,8 @@ def build_lifespan(
                     block_size=settings.block_size,
                     record=settings.prefix_mode != "precise" and settings.kv_aware_routing,
                 ),
-                output_guard=IgnoreOutput(),
-                audit=DiscardAudit(),
+                output_guard=safety.output_guard,
+                audit=governance,
             )
             director = Director(
                 stages,
@@ -223,10 +245,9 @@ def build_lifespan(
                 metrics,
                 upstream_authorization=_upstream_authorization(settings),
             )
-            endpoints = static_endpoints(
-                settings.backends, settings.backends_file, settings.kv_events_by_url()
-            )
-            await StaticDiscovery(endpoints).run(datastore)
+            discovery = await _start_discovery(stack, settings, datastore)
+            if discovery is not None:
+                metrics.watch_discovery(discovery.health)
             refresher = ModelRefresher(
                 datastore,
                 control_plane,
@@ -234,8 +255,6 @@ def build_lifespan(
                 timeout_s=settings.refresh_timeout,
             )
             await refresher.refresh_all()
-            # Closed first at shutdown (LIFO): no task may use what is torn down after it.
-            background = BackgroundWork()
             fetch = await _scrape_fetch(stack, settings, control_plane, transport)
             scraper = MetricsScraper(
                 datastore.endpoints,
@@ -256,6 +275,7 @@ def build_lifespan(
                 metrics.watch_kv_events(feeds.stats)
                 _warn_without_kv_events(datastore)
                 background.start("kv-event-feeds", feeds.run())
+            # Closed first at shutdown (LIFO): no task may use what is torn down after it.
             stack.push_async_callback(background.close)
             background.start("model-refresh", refresher.run())
             if settings.policy_file is not None:
@@ -268,7 +288,9 @@ def build_lifespan(
                     interval_s=settings.policy_poll_interval,
                 )
                 background.start("policy-watcher", watcher.run())
-            state = GatewayState(settings, readiness, datastore, director, metrics)
+            for safety_watcher in safety.watchers:
+                background.start(f"{safety_watcher.what}-watcher", safety_watcher.run())
+            state = GatewayState(settings, readiness, datastore, director, metrics, discovery)
             logger.info(
                 "gateway up: %d engines, %d ready",
                 len(datastore.endpoints()),
@@ -286,6 +308,57 @@ def _saturation(settings: GatewaySettings) -> SaturationDetector:
         kv_threshold=settings.saturation_kv_threshold,
         stale_after=max(3 * settings.metrics_interval, 1.0),  # the scraper's own rule
     )
+
+
+def kubernetes_discovery_config(settings: GatewaySettings) -> KubernetesDiscoveryConfig | None:
+    """What Kubernetes discovery the settings ask for; None when they name no pool.
+    Raises `DiscoveryConfigError` for a malformed pool."""
+    if not settings.kubernetes_discovery():
+        return None
+    return config_from_settings(
+        services=settings.k8s_services,
+        namespace=settings.k8s_namespace,
+        label_selector=settings.k8s_label_selector,
+        port=settings.k8s_port,
+        kubeconfig=settings.kubeconfig,
+        context=settings.kube_context,
+    )
+
+
+async def _start_discovery(
+    stack: contextlib.AsyncExitStack, settings: GatewaySettings, datastore: EndpointDatastore
+) -> KubernetesDiscovery | None:
+    """Fill the datastore: once from the static list, or from Kubernetes until shutdown
+    (then the watching discovery is returned)."""
+    config = kubernetes_discovery_config(settings)
+    if config is None:
+        endpoints = static_endpoints(
+            settings.backends, settings.backends_file, settings.kv_events_by_url()
+        )
+        await StaticDiscovery(endpoints).run(datastore)
+        return None
+    discovery = KubernetesDiscovery(config)
+    await discovery.start(DatastoreSink(datastore))  # raises ClusterAccessError
+    # Stopped before the HTTP clients close, after the work that reads the datastore.
+    stack.push_async_callback(discovery.stop)
+    if not await discovery.wait_synced(settings.k8s_sync_timeout):
+        logger.warning(
+            "kubernetes discovery: not every pool listed within %.1f s; "
+            "/readyz fails until they are",
+            settings.k8s_sync_timeout,
+        )
+    return discovery
+
+
+def _forget_departed(
+    background: BackgroundWork, index: PrefixIndex
+) -> Callable[[EndpointId], None]:
+    """An engine that left discovery for good takes its cached prefixes with it."""
+
+    def forget(endpoint_id: EndpointId) -> None:
+        background.start(f"forget-{endpoint_id}", index.clear(endpoint_id))
+
+    return forget
 
 
 def _forget_on_restart(

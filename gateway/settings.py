@@ -28,6 +28,23 @@ class GatewaySettings(BaseSettings):
     backends: Annotated[tuple[str, ...], NoDecode] = ()
     """Engine base URLs (`http://host:port`), in addition to those in `backends_file`."""
     backends_file: Path | None = None
+
+    k8s_services: Annotated[tuple[str, ...], NoDecode] = ()
+    """Kubernetes discovery: Services fronting the engines, as `[NAMESPACE/]NAME[:PORT]`
+    (PORT a Service port name or number); their EndpointSlices are watched."""
+    k8s_namespace: str = "default"
+    """Namespace of the services given without one, and of the label selector."""
+    k8s_label_selector: str | None = None
+    """Also (or instead) watch the slices of every Service whose labels match this."""
+    k8s_port: str | None = None
+    """The engines' HTTP port (name or number) where a pool names none; unset: the slice's
+    only port, else the port named `http`."""
+    kubeconfig: Path | None = None
+    """Outside a cluster: the kubeconfig (default `$KUBECONFIG`, then `~/.kube/config`)."""
+    kube_context: str | None = None
+    k8s_sync_timeout: float = Field(10.0, ge=0)
+    """At startup, how long to wait for the first list of every pool before serving
+    (`/readyz` fails until it is done)."""
     api_key_file: Path | None = None
     """One API key per line; blank and `#` lines ignored. Unset: open mode, no keys."""
     upstream_api_key: SecretStr | None = None
@@ -105,10 +122,33 @@ class GatewaySettings(BaseSettings):
     """After SIGTERM, how long to keep serving with `/readyz` failing before closing the
     listener (lets a load balancer notice the pod is going away)."""
 
+    safety_policy_file: Path | None = None
+    """Input and output guards per tenant and model (`policies/safety.yaml` is the default
+    one); unset: the built-in policy, equal to that file. Reloaded when it changes."""
+    tenants_file: Path | None = None
+    """API key ids → tenant names and allow-lists (`policies/tenants.example.yaml`); unset:
+    every key is its own tenant and nothing is restricted. Reloaded when it changes."""
+
+    governance_file: Path | None = None
+    """Audit sinks, model versions, response headers and the output monitor
+    (`policies/governance.yaml`); unset: built-in defaults (no sink, monitor on)."""
+    audit_sinks: Annotated[tuple[str, ...], NoDecode] = ()
+    """`jsonl:stdout`, `jsonl:PATH`, `redis-stream:KEY` (uses `redis_url`), `otel`; when
+    given, they replace the governance file's sinks."""
+    tracing: bool = False
+    """One OpenTelemetry server span per request (also on with an `otel` audit sink)."""
+
     log_level: LogLevel = "info"
     access_log: bool = False
 
-    @field_validator("backends", "kv_events_endpoints", mode="before")
+    @field_validator("audit_sinks", mode="before")
+    @classmethod
+    def _split_sinks(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part for part in value.replace(",", " ").split() if part)
+        return value
+
+    @field_validator("backends", "kv_events_endpoints", "k8s_services", mode="before")
     @classmethod
     def _split_backends(cls, value: object) -> object:
         if isinstance(value, str):
@@ -136,6 +176,10 @@ class GatewaySettings(BaseSettings):
             f"{url.rstrip('/')}={address}"
             for url, _, address in (item.partition("=") for item in value)
         )
+
+    def kubernetes_discovery(self) -> bool:
+        """Whether engines come from Kubernetes (a service or a label selector is set)."""
+        return bool(self.k8s_services or self.k8s_label_selector)
 
     def kv_events_by_url(self) -> dict[str, str]:
         """Engine base URL → KV-events address, from `kv_events_endpoints`."""

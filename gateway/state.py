@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from starlette.types import Scope
 
 from gateway.discovery.datastore import EndpointDatastore
+from gateway.discovery.kubernetes import KubernetesDiscovery
 from gateway.observability.metrics import GatewayMetrics
 from gateway.routing.director import Director
 from gateway.settings import GatewaySettings
@@ -35,9 +36,16 @@ class GatewayState:
     datastore: EndpointDatastore
     director: Director
     metrics: GatewayMetrics
+    discovery: KubernetesDiscovery | None = None
+    """Kubernetes discovery when it runs; None with a static engine list."""
 
     def is_ready(self) -> bool:
-        return not self.readiness.draining and self.datastore.snapshot().ready_count() > 0
+        """Not draining, at least one engine ready and, with Kubernetes discovery, every
+        pool listed once. Synced, not healthy: during an API server outage the last known
+        engines keep routing, so the gateway stays ready."""
+        if self.readiness.draining or self.datastore.snapshot().ready_count() == 0:
+            return False
+        return self.discovery is None or self.discovery.synced()
 
 
 def gateway_state(scope: Scope) -> GatewayState:

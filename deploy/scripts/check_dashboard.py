@@ -23,6 +23,13 @@ _KVGATE = {
     "kvgate_upstream_errors_total",
     "kvgate_retries_total",
     "kvgate_tokens_total",
+    "kvgate_discovery_synced",
+    "kvgate_discovery_watching",
+    "kvgate_discovery_last_sync_age_seconds",
+    "kvgate_discovery_relists_total",
+    "kvgate_discovery_watch_events_total",
+    "kvgate_discovery_errors_total",
+    "kvgate_discovery_engines",
 }
 
 

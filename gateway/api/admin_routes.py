@@ -15,14 +15,18 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """200 when at least one engine is ready and the process is not draining; else 503."""
+    """200 when at least one engine is ready, the process is not draining and discovery
+    has listed every pool once; else 503. The body says why."""
     state = gateway_state(request.scope)
     ready = state.is_ready()
-    body = {
+    body: dict[str, object] = {
         "ready": ready,
         "draining": state.readiness.draining,
         "ready_engines": state.datastore.snapshot().ready_count(),
+        "draining_engines": len(state.datastore.draining()),
     }
+    if state.discovery is not None:
+        body["discovery"] = state.discovery.health().as_dict()
     return Response(orjson.dumps(body), 200 if ready else 503, media_type="application/json")
 
 

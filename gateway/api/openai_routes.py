@@ -37,6 +37,7 @@ class ProxyRoute:
         try:
             body = await read_body(headers, receive, limit=state.settings.max_body_bytes)
         except ClientDisconnected:
+            state.director.abandoned(ClientCall(self.kind, request_id, headers, b"", received_at))
             return
         except GatewayError as error:
             call = ClientCall(self.kind, request_id, headers, b"", received_at)

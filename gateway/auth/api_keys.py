@@ -1,14 +1,15 @@
 """Static API keys from a file, kept only as SHA-256 digests.
 
 A key's tenant id is the first 8 hex digits of its digest: stable across restarts and
-replicas, and safe to log or use as a metric label because it does not reveal the key.
+replicas, and safe to log or use as a metric label because it does not reveal the key. A
+tenants file may give keys (by those digits) a tenant name instead.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from gateway.auth.interfaces import Authenticator
@@ -46,9 +47,18 @@ class OpenAccess(Authenticator):
         return ANONYMOUS
 
 
+def _unnamed(digest_hex: str) -> str | None:
+    return None
+
+
 class ApiKeyAuthenticator(Authenticator):
-    def __init__(self, keys: Iterable[str]) -> None:
+    def __init__(
+        self, keys: Iterable[str], tenant_name: Callable[[str], str | None] = _unnamed
+    ) -> None:
+        """`tenant_name` maps a key's SHA-256 (hex) to the tenant the tenants file names for
+        it (`gateway.safety.tenants`); a key it does not name is its own tenant, `tenant_id`."""
         self._digests = tuple(hashlib.sha256(key.encode()).digest() for key in keys)
+        self._tenant_name = tenant_name
 
     def authenticate(self, authorization: bytes | None) -> Principal:
         if not authorization or not authorization[:7].lower() == _BEARER:
@@ -63,4 +73,5 @@ class ApiKeyAuthenticator(Authenticator):
                 matched = candidate
         if matched is None:
             raise AuthenticationError("Incorrect API key provided.")
-        return Principal(tenant=tenant_id(matched), authenticated=True)
+        tenant = self._tenant_name(matched.hex()) or tenant_id(matched)
+        return Principal(tenant=tenant, authenticated=True)

@@ -33,7 +33,7 @@ def _document() -> dict[str, object]:
             {"type": "serves-model"},
             {"type": "ready"},
             {"type": "not-saturated"},
-            {"type": "prefix-cache-scorer", "parameters": {"loadSlack": 4, "loadSlackRatio": 0.25}},
+            {"type": "prefix-cache-scorer", "parameters": {"loadSlack": 8, "loadSlackRatio": 0.5}},
             {
                 "name": "prefix-cache-unbounded",
                 "type": "prefix-cache-scorer",
@@ -55,7 +55,7 @@ def _document() -> dict[str, object]:
                 "plugins": list(_GUARDED)
                 + _scored(
                     ("prefix-cache-scorer", 3),
-                    ("queue-depth-scorer", 2),
+                    ("queue-depth-scorer", 1),
                     ("kv-cache-usage-scorer", 1),
                     ("in-flight-scorer", 2),
                     ("recent-requests-scorer", 1),

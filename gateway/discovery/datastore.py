@@ -5,6 +5,12 @@ and readiness, the director takes leases, the metrics scraper writes engine load
 `EngineLoadStore` this table reads. All methods are synchronous and run on the event loop
 thread, so no locking is needed and a burst of requests sees every lease at once: a lease
 is taken in the same step as the scheduling decision it follows.
+
+Draining: an engine that leaves the endpoint set (terminating, failing its readiness, or
+gone) while requests are still running there stays as a *draining* record until the last
+of them ends. A draining engine gets no new requests (it is in no snapshot), is neither
+refreshed nor scraped (it is not in `endpoints()`), and still counts its in-flight requests
+down to 0; then it is dropped and `on_removed` is told, as for an engine that left idle.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ class _EndpointRecord:
     in_flight: int = 0
     recent: float = 0.0  # decayed count of leases, as of `recent_at`
     recent_at: float = 0.0
+    draining: bool = False
 
     def recent_requests(self, now: float, window_s: float) -> float:
         return self.recent * math.exp((self.recent_at - now) / window_s)
@@ -57,7 +64,9 @@ class EndpointLease:
 class EndpointDatastore:
     """`loads` holds the scraped engine loads (empty: no scraper), `saturation` judges them;
     `clock` must be the clock the scraper stamps loads with. `share_window_s` is the time
-    constant of each engine's decayed count of requests sent (`recent_requests`)."""
+    constant of each engine's decayed count of requests sent (`recent_requests`).
+    `on_removed` is called (synchronously, on the loop) with the id of every engine that
+    leaves the table for good, so its prefix-index entries can be cleared."""
 
     def __init__(
         self,
@@ -66,8 +75,10 @@ class EndpointDatastore:
         saturation: SaturationDetector | None = None,
         clock: Callable[[], float] = time.monotonic,
         share_window_s: float = 60.0,
+        on_removed: Callable[[EndpointId], None] | None = None,
     ) -> None:
         self._records: dict[EndpointId, _EndpointRecord] = {}
+        self._on_removed = on_removed
         self._metrics = metrics
         self._loads = loads if loads is not None else EngineLoadStore()
         self._saturation = saturation if saturation is not None else SaturationDetector()
@@ -76,32 +87,87 @@ class EndpointDatastore:
         self._parents: dict[str, str] = {}  # adapter → base model, over every engine
 
     def replace_endpoints(self, endpoints: Iterable[Endpoint]) -> None:
-        """Adopt a new endpoint set; known engines keep their state, new ones start not ready."""
-        records = {}
+        """Adopt the set of engines that may get new requests.
+
+        A known engine keeps its state (its `Endpoint` is updated); one whose URL changed
+        under the same id starts over, not ready, keeping only its in-flight count (the
+        requests still running at the old URL end under the same id). A new engine starts
+        not ready. An engine left out drains while requests run there, else it is dropped.
+        """
+        records: dict[EndpointId, _EndpointRecord] = {}
         for endpoint in endpoints:
-            old = self._records.get(endpoint.id)
-            records[endpoint.id] = old if old is not None else _EndpointRecord(endpoint)
-        for gone in self._records.keys() - records.keys():
-            self._metrics.record_engine_ready(gone, ready=False)
+            records[endpoint.id] = self._adopt(endpoint)
+        for endpoint_id, record in self._records.items():
+            if endpoint_id in records:
+                continue
+            if record.in_flight > 0:
+                self._start_draining(record)
+                records[endpoint_id] = record
+            else:
+                self._removed(record)
         self._records = records
         self._index_adapters()
+
+    def _adopt(self, endpoint: Endpoint) -> _EndpointRecord:
+        old = self._records.get(endpoint.id)
+        if old is None:
+            return _EndpointRecord(endpoint)
+        if old.endpoint.url != endpoint.url:
+            logger.info("engine %s moved to %s", endpoint.id, endpoint.url)
+            self._metrics.record_engine_ready(endpoint.id, ready=False)
+            return _EndpointRecord(
+                endpoint, in_flight=old.in_flight, recent=old.recent, recent_at=old.recent_at
+            )
+        if old.draining:
+            logger.info("engine %s is back from draining", endpoint.id)
+            old.draining = False
+        old.endpoint = endpoint
+        return old
+
+    def _start_draining(self, record: _EndpointRecord) -> None:
+        if not record.draining:
+            logger.info(
+                "engine %s is draining: %d requests still running",
+                record.endpoint.id,
+                record.in_flight,
+            )
+            record.draining = True
+            # Ready again only after it is back in the set and answers `/v1/models`.
+            self._set_ready(record, ready=False, reason="left discovery")
+
+    def _removed(self, record: _EndpointRecord) -> None:
+        endpoint_id = record.endpoint.id
+        logger.info("engine %s removed", endpoint_id)
+        self._metrics.record_engine_ready(endpoint_id, ready=False)
+        if self._on_removed is not None:
+            self._on_removed(endpoint_id)
 
     def _index_adapters(self) -> None:
         self._parents = {
             card.id: card.parent
             for record in self._records.values()
+            if not record.draining
             for card in record.cards
             if card.is_adapter and card.parent is not None
         }
 
     def endpoints(self) -> list[Endpoint]:
-        return [record.endpoint for record in self._records.values()]
+        """The engines that may get new requests (draining ones are left out)."""
+        return [record.endpoint for record in self._records.values() if not record.draining]
+
+    def draining(self) -> dict[EndpointId, int]:
+        """Draining engines and the requests still running on each."""
+        return {
+            endpoint_id: record.in_flight
+            for endpoint_id, record in self._records.items()
+            if record.draining
+        }
 
     def update_models(self, endpoint_id: EndpointId, cards: Sequence[ModelCard]) -> None:
         """Store what an engine serves and mark it ready (it just answered)."""
         record = self._records.get(endpoint_id)
-        if record is None:
-            return
+        if record is None or record.draining:
+            return  # a refresh that was in flight when the engine left
         record.cards = tuple(cards)
         record.models = frozenset(card.id for card in cards)
         record.adapters = frozenset(card.id for card in cards if card.is_adapter)
@@ -124,7 +190,9 @@ class EndpointDatastore:
 
     def snapshot(self) -> PoolSnapshot:
         now = self._clock()
-        return PoolSnapshot(tuple(self._snapshot(r, now) for r in self._records.values()))
+        return PoolSnapshot(
+            tuple(self._snapshot(r, now) for r in self._records.values() if not r.draining)
+        )
 
     def _snapshot(self, record: _EndpointRecord, now: float) -> EndpointSnapshot:
         load: EngineLoad | None = self._loads.get(record.endpoint.id)
@@ -167,6 +235,16 @@ class EndpointDatastore:
             return None
         return next((card.id for card in record.cards if not card.is_adapter), None)
 
+    def model_root(self, endpoint_id: EndpointId, model: str) -> str | None:
+        """The `root` of `model`'s card on the engine (vLLM: the path or repository of the
+        weights it loaded, or an adapter's path); None when it lists none."""
+        record = self._records.get(endpoint_id)
+        for card in record.cards if record is not None else ():
+            if card.id == model:
+                root = card.raw.get("root")
+                return root if isinstance(root, str) else None
+        return None
+
     def engine_url(self, model: str) -> str | None:
         """The base URL of a ready engine serving `model` (for its `/tokenize`), if any."""
         for record in self._records.values():
@@ -185,9 +263,13 @@ class EndpointDatastore:
 
     def _release(self, endpoint_id: EndpointId) -> None:
         record = self._records.get(endpoint_id)
-        if record is not None:
-            record.in_flight -= 1
-            self._metrics.record_in_flight(endpoint_id, record.in_flight)
+        if record is None:
+            return
+        record.in_flight -= 1
+        self._metrics.record_in_flight(endpoint_id, record.in_flight)
+        if record.draining and record.in_flight <= 0:
+            del self._records[endpoint_id]
+            self._removed(record)
 
     def _set_ready(self, record: _EndpointRecord, *, ready: bool, reason: str) -> None:
         if record.ready != ready:

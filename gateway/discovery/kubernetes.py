@@ -6,9 +6,10 @@ merged and, when the result differs, published to a `DiscoverySink`.
 
 Routing state per engine (see `kubernetes_slices.endpoint_state`):
 - serving     → in the datastore's endpoint set (it becomes ready when `/v1/models` answers);
-- terminating → out of the set: no new requests; requests already running there finish,
-                because a lease holds its `Endpoint`, not a datastore entry;
-- not ready   → out of the set.
+- terminating → out of the set: no new requests; the datastore keeps it draining while
+                requests run there (they finish, its in-flight count goes down to 0), then
+                drops it and its prefix-index entries;
+- not ready   → out of the set, draining likewise.
 
 An API server outage changes nothing: the last known engines keep routing and the model
 refresher keeps health-checking them, while `health()` reports the outage.
@@ -52,8 +53,9 @@ class DiscoverySink(Protocol):
 
 
 class DatastoreSink(DiscoverySink):
-    """Feeds today's `EndpointDatastore`, which knows no draining state: only serving
-    engines enter its set; a terminating one leaves it (its running streams finish)."""
+    """Feeds an `EndpointDatastore`: serving engines are its endpoint set; every other
+    state leaves the set, and the datastore drains an engine that leaves with requests
+    still running there (see `gateway.discovery.datastore`)."""
 
     def __init__(self, datastore: EndpointDatastore) -> None:
         self._datastore = datastore
@@ -123,6 +125,10 @@ class KubernetesDiscovery(Discovery):
 
     def healthy(self) -> bool:
         return self.health().healthy
+
+    def synced(self) -> bool:
+        """Every pool has been listed once (cheaper than `health().synced`)."""
+        return self._synced.is_set()
 
     def health(self) -> DiscoveryHealth:
         states = Counter(found.state.value for found in self._published)

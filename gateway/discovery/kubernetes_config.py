@@ -109,13 +109,18 @@ class KubernetesDiscoveryConfig:
             raise DiscoveryConfigError(f"pool names must be unique: {names}")
 
 
-def parse_service_flag(value: str, *, namespace: str) -> PoolSource:
-    """`[NAMESPACE/]NAME[:PORT]` → a pool of that Service's slices."""
+def parse_service_flag(
+    value: str, *, namespace: str, default_port: str | None = None
+) -> PoolSource:
+    """`[NAMESPACE/]NAME[:PORT]` → a pool of that Service's slices; `default_port` applies
+    when the value names no port."""
     target, _, port = value.partition(":")
     ns, slash, name = target.rpartition("/")
     if not name or (slash and not ns) or (_ and not port):
         raise DiscoveryConfigError(f"expected [NAMESPACE/]NAME[:PORT], got {value!r}")
-    return PoolSource(namespace=ns or namespace, service=name, ports=PortNames(http=port or None))
+    return PoolSource(
+        namespace=ns or namespace, service=name, ports=PortNames(http=port or default_port)
+    )
 
 
 def parse_selector_flag(value: str, *, namespace: str, port: str | None = None) -> PoolSource:
@@ -137,11 +142,14 @@ def config_from_settings(
     timing: WatchTiming | None = None,
 ) -> KubernetesDiscoveryConfig:
     """The discovery configuration for `--k8s-service` (repeatable), `--k8s-namespace`,
-    `--k8s-label-selector`, `--k8s-port`, `--kubeconfig` and `--kube-context`.
+    `--k8s-label-selector`, `--k8s-port` (the HTTP port of the selector's pool and of
+    services given without one), `--kubeconfig` and `--kube-context`.
 
     Raises `DiscoveryConfigError` when no pool is given or a flag is malformed.
     """
-    sources = [parse_service_flag(service, namespace=namespace) for service in services]
+    sources = [
+        parse_service_flag(service, namespace=namespace, default_port=port) for service in services
+    ]
     if label_selector:
         sources.append(parse_selector_flag(label_selector, namespace=namespace, port=port))
     return KubernetesDiscoveryConfig(

@@ -85,6 +85,7 @@ class SliceReflector:
         backoff = Backoff(self._timing.backoff_initial_s, self._timing.backoff_max_s, self._rng)
         failing = False
         while True:
+            contact = self.counters.last_contact
             try:
                 if self._version is None:
                     await self._list(api)
@@ -101,7 +102,9 @@ class SliceReflector:
                 logger.info("pool %s: resourceVersion expired, relisting", self.source.name)
             except KubernetesApiError as exc:
                 self.counters.errors[exc.kind] += 1
-                # One warning per outage; the rest at debug, so a long one does not flood.
+                # One warning per outage (failures with no answer between them); the rest
+                # at debug, so a long one does not flood.
+                failing = failing and self.counters.last_contact == contact
                 log = logger.debug if failing else logger.warning
                 log("pool %s: Kubernetes API %s: %s", self.source.name, exc.kind, exc)
                 failing = True

@@ -54,17 +54,26 @@ class ModelRefresher:
         self._timeout_s = timeout_s
 
     async def run(self) -> None:
-        """Refresh every `interval_s` until cancelled; at least every second while any
-        engine is not ready, so one that comes back gets traffic again soon."""
+        """Refresh every engine every `interval_s` until cancelled; in between, every
+        second, the engines not ready, so one that discovery just added or one that came
+        back gets traffic within about a second."""
+        loop = asyncio.get_running_loop()
+        next_full = loop.time() + self._interval_s
         while True:
-            snapshot = self._datastore.snapshot()
-            all_ready = snapshot.ready_count() == len(snapshot.endpoints)
-            await asyncio.sleep(self._interval_s if all_ready else min(self._interval_s, 1.0))
-            await self.refresh_all()
+            await asyncio.sleep(min(self._interval_s, 1.0))
+            if loop.time() >= next_full:
+                next_full = loop.time() + self._interval_s
+                await self.refresh_all()
+            else:
+                await self.refresh_unready()
 
     async def refresh_all(self) -> None:
         endpoints = self._datastore.endpoints()
         await asyncio.gather(*(self.refresh(endpoint) for endpoint in endpoints))
+
+    async def refresh_unready(self) -> None:
+        unready = [snap.endpoint for snap in self._datastore.snapshot().endpoints if not snap.ready]
+        await asyncio.gather(*(self.refresh(endpoint) for endpoint in unready))
 
     async def refresh(self, endpoint: Endpoint) -> None:
         try:

@@ -1,1 +1,2 @@
-"""What happened to each request, for audit. Only a discarding sink exists so far."""
+"""What happened to each request: one audit record per request, written to sinks off the
+request path, and an output-distribution monitor per model version (`monitor`)."""

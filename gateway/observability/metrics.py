@@ -8,7 +8,7 @@ engine advertised (anything else is reported as `unknown`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -21,8 +21,11 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from gateway.discovery.kubernetes_health import DiscoveryHealth
+from gateway.governance.stats import GovernanceStats, MonitorStats, WindowStats
 from gateway.prefix.interfaces import IndexStats
 from gateway.prefix.kv_tracker import KVEventStats
+from gateway.safety.interfaces import GuardVerdict
 
 UNKNOWN_MODEL = "unknown"
 NO_ENGINE = "none"
@@ -152,6 +155,19 @@ class GatewayMetrics:
             registry=r,
         )
         self._policy_generation.set(1)
+        self._guard_verdicts = Counter(
+            "kvgate_guard_verdicts",
+            "Safety guard verdicts, by stage, guard, action (block, redact, flag, allow) and "
+            "reason code.",
+            ["stage", "guard", "action", "reason"],
+            registry=r,
+        )
+        self._safety_reloads = Counter(
+            "kvgate_safety_reloads",
+            "Safety policy and tenants file changes seen, by file and result.",
+            ["file", "result"],
+            registry=r,
+        )
 
     def record_request(
         self, *, route: str, model: str, status: int, engine: str, duration_s: float
@@ -210,6 +226,16 @@ class GatewayMetrics:
         self._policy_reloads.labels(result).inc()
         self._policy_generation.set(generation)
 
+    def record_guard_verdicts(self, verdicts: Iterable[GuardVerdict]) -> None:
+        """Guard names come from the safety policy and reasons from its rules: bounded."""
+        for verdict in verdicts:
+            self._guard_verdicts.labels(
+                verdict.stage, verdict.guard, verdict.action, verdict.reason
+            ).inc()
+
+    def record_safety_reload(self, file: str, result: str, generation: int) -> None:
+        self._safety_reloads.labels(file, result).inc()
+
     def watch_prefix_index(self, stats: Callable[[], IndexStats]) -> None:
         """Export the prefix index's size and Redis health, read at each scrape."""
         self.registry.register(_PrefixIndexCollector(stats))
@@ -217,6 +243,16 @@ class GatewayMetrics:
     def watch_kv_events(self, stats: Callable[[], Mapping[str, KVEventStats]]) -> None:
         """Export each engine's KV-event stream counters, read at each scrape."""
         self.registry.register(_KVEventCollector(stats))
+
+    def watch_discovery(self, health: Callable[[], DiscoveryHealth]) -> None:
+        """Export Kubernetes discovery's per-pool sync state and counters, read at each
+        scrape."""
+        self.registry.register(_DiscoveryCollector(health))
+
+    def watch_governance(self, stats: Callable[[], GovernanceStats]) -> None:
+        """Export the audit sinks' counters and the output monitor's windows and drift, read
+        (and the drift computed) at each scrape."""
+        self.registry.register(_GovernanceCollector(stats))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -293,6 +329,178 @@ class _KVEventCollector(Collector):
             skipped.add_metric([engine, "unhashable"], s.unhashable_blocks)
             skipped.add_metric([engine, "block_size"], s.block_size_mismatches)
         yield from (batches, blocks, gaps, skipped)
+
+
+class _DiscoveryCollector(Collector):
+    """Label values are bounded: pools come from configuration, event types and error
+    kinds from fixed sets (see `kubernetes_health`), engine states from `EndpointState`."""
+
+    def __init__(self, health: Callable[[], DiscoveryHealth]) -> None:
+        self._health = health
+
+    def collect(self) -> Iterator[Metric]:
+        health = self._health()
+        synced = GaugeMetricFamily(
+            "kvgate_discovery_synced",
+            "1 once a pool's EndpointSlices have been listed (its engine set is known).",
+            labels=["pool"],
+        )
+        watching = GaugeMetricFamily(
+            "kvgate_discovery_watching",
+            "1 while a pool's watch stream is open and delivering.",
+            labels=["pool"],
+        )
+        age = GaugeMetricFamily(
+            "kvgate_discovery_last_sync_age_seconds",
+            "Seconds since a pool last heard from the Kubernetes API server.",
+            labels=["pool"],
+        )
+        relists = CounterMetricFamily(
+            "kvgate_discovery_relists",
+            "Full relists forced by 410 Gone (history compacted or lost).",
+            labels=["pool"],
+        )
+        events = CounterMetricFamily(
+            "kvgate_discovery_watch_events",
+            "Watch events received, by type (ADDED, MODIFIED, DELETED, BOOKMARK, ERROR).",
+            labels=["pool", "type"],
+        )
+        errors = CounterMetricFamily(
+            "kvgate_discovery_errors",
+            "Failed list or watch calls, by kind (expired, rejected, unavailable, protocol).",
+            labels=["pool", "kind"],
+        )
+        for source in health.sources:
+            synced.add_metric([source.pool], 1 if source.synced else 0)
+            watching.add_metric([source.pool], 1 if source.watching else 0)
+            if source.last_contact_age_s is not None:
+                age.add_metric([source.pool], source.last_contact_age_s)
+            relists.add_metric([source.pool], source.relists)
+            for event_type, count in sorted(source.events.items()):
+                events.add_metric([source.pool, event_type], count)
+            for kind, count in sorted(source.errors.items()):
+                errors.add_metric([source.pool, kind], count)
+        engines = GaugeMetricFamily(
+            "kvgate_discovery_engines",
+            "Engines discovery reports, by state (serving, terminating, not_ready).",
+            labels=["state"],
+        )
+        for state, count in health.endpoints.items():
+            engines.add_metric([state], count)
+        yield from (synced, watching, age, relists, events, errors, engines)
+
+
+class _GovernanceCollector(Collector):
+    """Label values are bounded: sinks and drop reasons are fixed sets; `model` is a bounded
+    model label, `version` one of at most `monitor.maxSeries` watched model versions;
+    `stat`, `reason` and `bucket` come from the monitor's fixed bins."""
+
+    def __init__(self, stats: Callable[[], GovernanceStats]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._stats()
+        written = CounterMetricFamily(
+            "kvgate_audit_records", "Audit records written, per sink.", labels=["sink"]
+        )
+        dropped = CounterMetricFamily(
+            "kvgate_audit_dropped",
+            "Audit records dropped, per sink and reason (queue_full, error, shutdown).",
+            labels=["sink", "reason"],
+        )
+        queued = GaugeMetricFamily(
+            "kvgate_audit_queue_depth", "Audit records waiting, per sink.", labels=["sink"]
+        )
+        for sink, s in stats.sinks:
+            written.add_metric([sink], s.written)
+            queued.add_metric([sink], s.queued)
+            for reason in ("queue_full", "error", "shutdown"):
+                dropped.add_metric([sink, reason], s.dropped[reason])
+        yield from (written, dropped, queued)
+        if stats.monitor is not None:
+            yield from _monitor_metrics(stats.monitor)
+
+
+def _monitor_metrics(monitor: MonitorStats) -> Iterator[Metric]:
+    series_labels = ["model", "version"]
+    window_labels = [*series_labels, "window"]
+    psi = GaugeMetricFamily(
+        "kvgate_output_psi",
+        "Population stability index of a model version's current window of answers against "
+        "its baseline, per distribution (finish_reason, output_tokens, refusal, guard_trigger).",
+        labels=[*series_labels, "stat"],
+    )
+    baseline = GaugeMetricFamily(
+        "kvgate_output_baseline_complete",
+        "1 once a model version's baseline window is complete (then frozen).",
+        labels=series_labels,
+    )
+    requests = GaugeMetricFamily(
+        "kvgate_output_window_requests",
+        "Answers in a model version's baseline and current windows.",
+        labels=window_labels,
+    )
+    refusal = GaugeMetricFamily(
+        "kvgate_refusal_rate",
+        "Share of answers that open with a refusal phrase, per window.",
+        labels=window_labels,
+    )
+    guard = GaugeMetricFamily(
+        "kvgate_guard_trigger_rate",
+        "Share of answered requests a guard flagged or redacted, per window.",
+        labels=window_labels,
+    )
+    finish = GaugeMetricFamily(
+        "kvgate_output_finish_reason_ratio",
+        "Share of answers per finish reason, per window.",
+        labels=[*window_labels, "reason"],
+    )
+    length = GaugeMetricFamily(
+        "kvgate_output_tokens_ratio",
+        "Share of answers per output-length bucket (tokens, upper bound), per window.",
+        labels=[*window_labels, "bucket"],
+    )
+    for series in monitor.series:
+        key = [series.model, series.version]
+        baseline.add_metric(key, 1 if series.baseline_complete else 0)
+        for stat, value in series.psi.items():
+            psi.add_metric([*key, stat], value)
+        for name, window in (("baseline", series.baseline), ("current", series.current)):
+            _window_metrics([*key, name], window, requests, refusal, guard, finish, length)
+    counters = (
+        ("observed", "Answers the output monitor observed.", monitor.observed),
+        ("dropped", "Answers not observed because the monitor's queue was full.", monitor.dropped),
+        (
+            "evicted_series",
+            "Model versions dropped from the monitor to stay within maxSeries.",
+            monitor.evicted_series,
+        ),
+    )
+    yield from (psi, baseline, requests, refusal, guard, finish, length)
+    for name, doc, value in counters:
+        family = CounterMetricFamily(f"kvgate_output_monitor_{name}", doc)
+        family.add_metric([], value)
+        yield family
+
+
+def _window_metrics(
+    labels: list[str],
+    window: WindowStats,
+    requests: GaugeMetricFamily,
+    refusal: GaugeMetricFamily,
+    guard: GaugeMetricFamily,
+    finish: GaugeMetricFamily,
+    length: GaugeMetricFamily,
+) -> None:
+    requests.add_metric(labels, window.requests)
+    if window.refusal_rate is not None:
+        refusal.add_metric(labels, window.refusal_rate)
+    if window.guard_trigger_rate is not None:
+        guard.add_metric(labels, window.guard_trigger_rate)
+    for reason, share in window.finish_reasons.items():
+        finish.add_metric([*labels, reason], share)
+    for bucket, share in window.output_tokens.items():
+        length.add_metric([*labels, bucket], share)
 
 
 def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:

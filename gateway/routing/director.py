@@ -2,10 +2,10 @@
 
 auth → parse → safety.input → tokenize → classify (the request keeps the routing runtime
 it was classified with) → producers (prefix lookup) → schedule (filters, scorers, picker)
-→ proxy (retry on another engine before the first byte) → on the first byte, record the
-prompt's prefix on the engine → relay (safety.output, usage) → record. Each stage is one
-call into its own module; the stages not built yet are pass-through implementations of
-their Protocols.
+(and record the prompt's prefix on the chosen engine, in the background) → proxy (retry
+on another engine before the first byte) → relay (safety.output, usage) → record. Each
+stage is one call into its own module; the stages not built yet are pass-through
+implementations of their Protocols.
 """
 
 from __future__ import annotations
@@ -13,15 +13,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway.auth.interfaces import Authenticator
 from gateway.discovery.datastore import EndpointDatastore, EndpointLease
 from gateway.errors import GatewayError, UpstreamError, UpstreamUnreachableError
-from gateway.governance.interfaces import AuditSink
-from gateway.governance.record import AuditRecord
+from gateway.governance.interfaces import AuditStage
+from gateway.governance.record import ModelVersion
 from gateway.observability.metrics import NO_ENGINE, UNKNOWN_MODEL, GatewayMetrics
+from gateway.openai.answer import Answer
 from gateway.openai.errors import write_error
+from gateway.openai.prompt import Prompt
 from gateway.openai.request_view import parse_request
 from gateway.openai.usage import Usage
 from gateway.proxy.client import UpstreamClient
@@ -35,7 +37,7 @@ from gateway.routing.profile import Profile
 from gateway.routing.request import InferenceRequest
 from gateway.routing.runtime import RoutingRuntime, RuntimeHolder
 from gateway.routing.scheduler import Decision, schedule
-from gateway.safety.interfaces import InputGuard, OutputGuard
+from gateway.safety.interfaces import GuardVerdict, InputGuard, OutputGuard
 from gateway.types import ClientCall, EndpointId, Principal, RequestClass
 
 logger = logging.getLogger(__name__)
@@ -58,7 +60,7 @@ class Stages:
     """Classifier and profiles; swapped whole when the policy file changes."""
     locality: PrefixLocality
     output_guard: OutputGuard
-    audit: AuditSink
+    audit: AuditStage
 
 
 @dataclass(slots=True)
@@ -73,6 +75,18 @@ class _Report:
     first_chunk_at: float | None = None
     usage: Usage | None = None
     predicted_cached_tokens: int = 0
+    # What else the audit record needs (`gateway.governance.interfaces.RequestFacts`).
+    error_code: str | None = None
+    request: InferenceRequest | None = None
+    prompt: Prompt | None = None
+    prompt_hash: str | None = None
+    request_class: RequestClass | None = None
+    profile: str | None = None
+    model_version: ModelVersion | None = None
+    attempts: int = 0
+    sent_at: float | None = None
+    answer: Answer | None = None
+    verdicts: list[GuardVerdict] = field(default_factory=list)
 
 
 class Director:
@@ -100,18 +114,19 @@ class Director:
     async def serve(self, call: ClientCall, writer: ResponseWriter) -> None:
         """Answer one call on `writer`; every `GatewayError` becomes an OpenAI error response."""
         report = _Report(call)
-        try:
-            await self._serve(call, writer, report)
-        except GatewayError as error:
-            report.status = error.status_code
-            if writer.started:
+        with self._stages.audit.trace(call):  # the request's span, when tracing is on
+            try:
+                await self._serve(call, writer, report)
+            except GatewayError as error:
+                report.status, report.error_code = error.status_code, error.code
+                if writer.started:
+                    raise
+                await write_error(writer, error, call.request_id)
+            except asyncio.CancelledError:
+                report.status = CLIENT_CLOSED
                 raise
-            await write_error(writer, error, call.request_id)
-        except asyncio.CancelledError:
-            report.status = CLIENT_CLOSED
-            raise
-        finally:
-            self._record(report)
+            finally:
+                self._record(report)
 
     async def _serve(self, call: ClientCall, writer: ResponseWriter, report: _Report) -> None:
         s = self._stages
@@ -127,11 +142,17 @@ class Director:
             session_id=_header_text(call.header(SESSION_HEADER)),
             headers=call.headers,
         )
-        request = await s.input_guard.check(request)  # safety.input
+        report.request = request
+        screened = await s.input_guard.check(request)  # safety.input: block, redact, flag
+        report.verdicts.extend(screened.verdicts)
+        request = screened.admitted()  # a refusal is raised here: nothing is forwarded
         prompt = await s.prompts.build(request)  # tokenize
+        report.request, report.prompt = request, prompt
+        report.prompt_hash = s.audit.prompt_hash(request, prompt)  # governance: once
         runtime = s.routing.current  # this request keeps this policy to its end
         request_class = runtime.classifier.classify(request, prompt)  # classify
         profile = runtime.profile_for(request_class)
+        report.request_class, report.profile = request_class, profile.name
         started = time.perf_counter()
         # producers: I/O (the prefix-index lookup) before scheduling, never inside it.
         context = await profile.prepare(SchedulingContext(request, prompt, request_class))
@@ -142,12 +163,15 @@ class Director:
             call, profile, context, report, deadline, prepared_s
         )
         try:
-            # first byte: the engine took the prompt, so its prefix will be cached there.
-            accepted = 200 <= upstream.status < 300
-            if accepted and await s.locality.engine_accepted(decision.id, request, prompt):
-                self._metrics.record_prefix_record(decision.id)
+            # first byte: a refusal put nothing in the engine's cache; forget its record.
+            if 200 <= upstream.status < 300:
+                if s.locality.recorded(prompt):
+                    self._metrics.record_prefix_record(decision.id)
+            else:
+                s.locality.engine_refused(decision.id, request, prompt, decision.cached_blocks)
             # relay: bytes through, safety.output and usage on the way; `serve` records.
             extra = self._transparency(runtime, decision, request_class, report)
+            extra += s.audit.response_headers(report.model_version, report.prompt_hash)
             await self._relay(request, upstream, writer, report, deadline, extra)
         finally:
             lease.release()
@@ -192,6 +216,9 @@ class Director:
             # The lease is taken in the same step as the decision: the next request's
             # snapshot already counts this one, however fast they arrive.
             lease = self._datastore.lease(decision.id)
+            # record: the prompt's prefix will be cached there; in the background, and now
+            # rather than at the first byte, so a burst of the same prefix finds it.
+            self._stages.locality.engine_chosen(decision.id, request, context.prompt)
             self._metrics.record_decision(
                 request_class=context.request_class,
                 profile=profile.name,
@@ -201,7 +228,10 @@ class Director:
             prepared_s = 0.0
             served = decision.endpoint.serves(request.model)
             report.model = request.model if served else UNKNOWN_MODEL  # a bounded label
-            report.engine = decision.id
+            report.engine, report.attempts = decision.id, attempt
+            report.model_version = self._stages.audit.model_version(
+                decision.endpoint.endpoint, request.model
+            )
             report.predicted_cached_tokens = self._stages.locality.cached_tokens(
                 decision.cached_blocks, context.prompt
             )
@@ -209,6 +239,7 @@ class Director:
             may_retry = self._retry.can_retry(attempt) and bool(
                 pool.candidates(request.model, exclude=tried)
             )
+            report.sent_at = asyncio.get_running_loop().time()
             try:
                 upstream = await self._upstream.open(
                     decision.endpoint.endpoint, request, headers, deadline=deadline
@@ -218,6 +249,7 @@ class Director:
                 raise
             except UpstreamError as error:
                 lease.release()
+                self._refused(decision, context)
                 self._upstream_failed(decision.id, error)
                 if not (may_retry and self._retry.retryable_error(error)):
                     raise
@@ -225,6 +257,7 @@ class Director:
                 continue
             if may_retry and self._retry.retryable_status(upstream.status):
                 lease.release()
+                self._refused(decision, context)
                 await upstream.aclose()
                 reason = f"status_{upstream.status}"
                 self._metrics.record_upstream_error(decision.id, reason)
@@ -241,6 +274,7 @@ class Director:
         deadline: float,
         extra_headers: list[tuple[bytes, bytes]],
     ) -> None:
+        inspector = self._stages.output_guard.inspector(request)
         relay = Relay(
             upstream,
             writer,
@@ -248,18 +282,27 @@ class Director:
             idle_s=self._upstream.timeouts.idle,
             deadline=deadline,
             chunk_gaps=self._metrics.chunk_gap_observer(request.model) if request.stream else None,
-            inspector=self._stages.output_guard.inspector(request),
+            inspector=inspector,
             extra_headers=extra_headers,
+            output_sample_bytes=self._stages.audit.output_sample_bytes,
         )
         report.status = upstream.status
         try:
             outcome = await relay.run()
         finally:
             report.first_chunk_at = relay.outcome.first_chunk_at
-        report.usage = outcome.usage
+            if inspector is not None:  # safety.output: what the output guards decided
+                report.verdicts.extend(inspector.verdicts)
+        report.usage, report.answer = outcome.usage, outcome.answer
+        if outcome.cut is not None:  # an output guard ended the answer
+            report.status, report.error_code = outcome.status, outcome.cut.error.code
         if outcome.failure is not None:
-            report.status = outcome.failure.status_code
+            report.status, report.error_code = outcome.failure.status_code, outcome.failure.code
             self._upstream_failed(report.engine or NO_ENGINE, outcome.failure)
+
+    def _refused(self, decision: Decision, context: SchedulingContext) -> None:
+        locality, request = self._stages.locality, context.request
+        locality.engine_refused(decision.id, request, context.prompt, decision.cached_blocks)
 
     def _upstream_failed(self, engine: EndpointId, error: UpstreamError) -> None:
         logger.warning("engine %s failed: %s (%r)", engine, error.message, error.__cause__)
@@ -296,27 +339,23 @@ class Director:
                     predicted=report.predicted_cached_tokens,
                     reported=usage.cached_tokens or 0,
                 )
-        self._stages.audit.record(
-            AuditRecord(
-                request_id=call.request_id,
-                tenant=report.tenant,
-                route=route,
-                model=report.model,
-                engine=report.engine,
-                status=report.status,
-                duration_s=duration_s,
-                prompt_tokens=usage.prompt_tokens if usage else None,
-                completion_tokens=usage.completion_tokens if usage else None,
-            )
-        )
+        if report.verdicts:
+            metrics.record_guard_verdicts(report.verdicts)
+        self._stages.audit.record(report)  # governance: the request's one audit record
 
     async def refuse(self, call: ClientCall, writer: ResponseWriter, error: GatewayError) -> None:
         """Answer a call rejected before it reached the stages (e.g. a body over the limit)."""
-        report = _Report(call, status=error.status_code)
-        try:
-            await write_error(writer, error, call.request_id)
-        finally:
-            self._record(report)
+        report = _Report(call, status=error.status_code, error_code=error.code)
+        with self._stages.audit.trace(call):
+            try:
+                await write_error(writer, error, call.request_id)
+            finally:
+                self._record(report)
+
+    def abandoned(self, call: ClientCall) -> None:
+        """Record a call whose client left before its body arrived (nothing is answered)."""
+        with self._stages.audit.trace(call):
+            self._record(_Report(call, status=CLIENT_CLOSED))
 
 
 def _header_text(value: bytes | None) -> str | None:

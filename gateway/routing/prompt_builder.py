@@ -14,11 +14,14 @@ What is tokenized:
 
 Block hashes are chained over the token ids from `prefix_seed(base model, adapter,
 cache_salt)`: for an adapter the chain is seeded by its base model and the adapter name,
-as the KV-event tracker seeds the engine's blocks. Long inputs are tokenized and hashed in
-the builder's own small thread pool (tiktoken and HF tokenizers release the GIL), so the
-event loop keeps serving. A failure to tokenize never fails the request: the builder falls
-back to the byte estimate and counts it. With `engine`, the ids are the engine's and
-`Prompt.text` is the local template's rendering (what classification and guards read).
+as the KV-event tracker seeds the engine's blocks. The long pieces of a rendered prompt
+(a shared system prompt or document) are encoded once and then taken from a bounded cache
+(`SegmentCachingTokenizer`; exact for tiktoken vocabularies). Long inputs are tokenized
+and hashed in the builder's own small thread pool (tiktoken and HF tokenizers release the
+GIL), so the event loop keeps serving. A failure to tokenize never fails the request: the
+builder falls back to the byte estimate and counts it. With `engine`, the ids are the
+engine's and `Prompt.text` is the local template's rendering (what classification and
+guards read).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from gateway.routing.request import InferenceRequest
 from gateway.tokenize import DEFAULT_TOKENIZER, Tokenizer, get_chat_template, load_tokenizer
 from gateway.tokenize.chat_template import ChatTemplate, JSONObject
 from gateway.tokenize.engine import EngineTokenizer, EngineTokenizerError
+from gateway.tokenize.segment_cache import SegmentCachingTokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -173,7 +177,7 @@ class TokenizingPromptBuilder(PromptBuilder):
             raise ValueError("tokenizer `engine` needs engine_tokenizer and engine_url")
         spec = choice.tokenizer
         if spec not in loaded:
-            loaded[spec] = None if spec == ENGINE else load(spec)
+            loaded[spec] = None if spec == ENGINE else SegmentCachingTokenizer(load(spec))
         return _Resolved(choice, loaded[spec], template)
 
     def _choose(self, model: str, base: str | None) -> _Resolved:

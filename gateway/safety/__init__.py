@@ -1,1 +1,2 @@
-"""Input and output guards. Only pass-through guards exist so far."""
+"""Input and output guards: tenant allow-lists, prompt injection, personal data and secrets,
+an external classifier, output compliance; built from `policies/safety.yaml`."""

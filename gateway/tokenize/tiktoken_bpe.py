@@ -37,6 +37,9 @@ class TiktokenTokenizer:
     def __init__(self, encoding: tiktoken.Encoding, *, eos_token: str | None = None) -> None:
         self._encoding = encoding
         self._eos_token_id = encoding.encode_single_token(eos_token) if eos_token else None
+        self._special_tokens = {
+            token: encoding.encode_single_token(token) for token in encoding.special_tokens_set
+        }
 
     @classmethod
     def from_ranks(
@@ -76,6 +79,12 @@ class TiktokenTokenizer:
     @property
     def eos_token_id(self) -> int | None:
         return self._eos_token_id
+
+    @property
+    def special_tokens(self) -> Mapping[str, int]:
+        """Special-token markup → id. `encode` splits the text at these first and encodes
+        the ordinary text between them piece by piece, each on its own."""
+        return self._special_tokens
 
     def encode(self, text: str) -> list[int]:
         ids: list[int] = self._encoding.encode(text, allowed_special="all")

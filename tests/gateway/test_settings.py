@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,96 @@ def test_schema_command_writes_the_schema(tmp_path: Path) -> None:
     output = tmp_path / "schema.json"
     assert main(["schema", "--output", str(output)]) == 0
     assert output.read_text() == render_schema(builtin_registry())
+
+
+def _kubeconfig(tmp_path: Path) -> Path:
+    path = tmp_path / "kubeconfig"
+    path.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": {"server": "http://127.0.0.1:1"}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "x",
+            }
+        )
+    )
+    return path
+
+
+def test_kubernetes_settings_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KVGATE_K8S_SERVICES", "a:http,llm/b c")
+    monkeypatch.setenv("KVGATE_K8S_LABEL_SELECTOR", "app=vllm,tier in (online)")
+    monkeypatch.setenv("KVGATE_K8S_NAMESPACE", "llm")
+    settings = GatewaySettings()
+    assert settings.k8s_services == ("a:http", "llm/b", "c")
+    assert settings.k8s_label_selector == "app=vllm,tier in (online)"
+    assert settings.kubernetes_discovery()
+    monkeypatch.delenv("KVGATE_K8S_SERVICES")
+    monkeypatch.delenv("KVGATE_K8S_LABEL_SELECTOR")
+    assert not GatewaySettings().kubernetes_discovery()
+
+
+def test_kubernetes_flags_need_no_backends(tmp_path: Path) -> None:
+    kubeconfig = _kubeconfig(tmp_path)
+    settings = load_settings(
+        _flags(
+            "--k8s-service",
+            "vllm-a:http",
+            "--k8s-service",
+            "other/vllm-b",
+            "--k8s-namespace",
+            "llm",
+            "--k8s-port",
+            "8000",
+            "--kubeconfig",
+            str(kubeconfig),
+            "--kube-context",
+            "x",
+            "--k8s-sync-timeout",
+            "3",
+        )
+    )
+    assert settings.k8s_services == ("vllm-a:http", "other/vllm-b")
+    assert (settings.k8s_namespace, settings.k8s_port) == ("llm", "8000")
+    assert (settings.kubeconfig, settings.kube_context) == (kubeconfig, "x")
+    assert settings.k8s_sync_timeout == 3.0
+    assert load_settings(
+        _flags("--k8s-label-selector", "app=vllm", "--kubeconfig", str(kubeconfig))
+    ).kubernetes_discovery()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        pytest.param([], "--k8s-service", id="no-engines-names-every-source"),
+        pytest.param(["--k8s-service", "vllm:"], "[NAMESPACE/]NAME[:PORT]", id="bad-service"),
+        pytest.param(["--k8s-service", "/vllm"], "[NAMESPACE/]NAME[:PORT]", id="empty-namespace"),
+        pytest.param(
+            ["--k8s-service", "vllm", "--backend", "http://a:1"], "not both", id="both-sources"
+        ),
+        pytest.param(
+            ["--k8s-service", "vllm", "--kube-context", "nope"], "kubeconfig", id="no-such-context"
+        ),
+        pytest.param(
+            ["--k8s-service", "vllm", "--k8s-sync-timeout", "-1"], "k8s_sync_timeout", id="timeout"
+        ),
+    ],
+)
+def test_bad_kubernetes_settings_exit_with_a_message(
+    argv: list[str], message: str, tmp_path: Path
+) -> None:
+    kubeconfig = ["--kubeconfig", str(_kubeconfig(tmp_path))] if argv else []
+    with pytest.raises(SystemExit) as caught:
+        load_settings(_flags(*argv, *kubeconfig))
+    assert str(caught.value.code).startswith("kvgate: ")
+    assert message in str(caught.value.code)
+
+
+def test_a_missing_kubeconfig_exits_with_a_message(tmp_path: Path) -> None:
+    argv = ["--k8s-service", "vllm", "--kubeconfig", str(tmp_path / "missing")]
+    with pytest.raises(SystemExit) as caught:
+        load_settings(_flags(*argv))
+    assert "cannot load the kubeconfig" in str(caught.value.code)

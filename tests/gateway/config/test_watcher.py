@@ -102,7 +102,7 @@ BAD_CHANGES = [
         id="unknown-type",
     ),
     pytest.param(
-        _document(100).replace(b"loadSlackRatio: 0.25", b"loadSlackRatio: -1"),
+        _document(100).replace(b"loadSlackRatio: 0.5", b"loadSlackRatio: -1"),
         "loadSlackRatio",
         id="bad-parameter",
     ),

@@ -115,3 +115,10 @@ def test_config_from_settings_builds_every_pool() -> None:
 def test_config_from_settings_needs_a_pool() -> None:
     with pytest.raises(DiscoveryConfigError):
         config_from_settings(services=[], namespace="llm")
+
+
+def test_the_port_flag_applies_where_no_port_is_named() -> None:
+    config = config_from_settings(
+        services=["vllm-a:metrics", "vllm-b"], namespace="llm", label_selector="x=y", port="api"
+    )
+    assert [source.ports.http for source in config.sources] == ["metrics", "api", "api"]

@@ -138,7 +138,9 @@ async def test_pod_lifecycle_reaches_the_datastore(
                 # A request starts on the engine that is about to terminate.
                 lease = datastore.lease(A)
         assert lease is not None
-        lease.release()  # its stream finished after the engine left: no error, no effect
+        assert datastore.draining() == {A: 1}, "kept, out of routing, while its request runs"
+        lease.release()  # its stream finished after the engine left: now it is dropped
+        assert datastore.draining() == {}
         assert datastore.endpoints() == []
 
 
@@ -266,6 +268,26 @@ async def test_an_outage_keeps_the_last_known_engines(
             lambda: {e.id for e in datastore.endpoints()} == {B}, "change after the outage"
         )
         await eventually(discovery.healthy, "healthy again")
+
+
+async def test_each_outage_is_logged_once(
+    apiserver: FakeApiServer, kubeconfig: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    good, apiserver.token = apiserver.token, "rotated"
+    async with running(discovery_for(kubeconfig), RecordingSink()) as discovery:
+        health = discovery.health
+        await eventually(lambda: health().sources[0].errors.get("rejected", 0) >= 3, "refused")
+        apiserver.token = good
+        assert await discovery.wait_synced(10)
+        await apiserver.stop()
+        await eventually(
+            lambda: health().sources[0].errors.get("unavailable", 0) >= 3, "outage seen"
+        )
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert [message.split(":")[1].strip() for message in warnings] == [
+        "Kubernetes API rejected",
+        "Kubernetes API unavailable",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 import httpx
 import pytest
 
@@ -59,3 +62,28 @@ def test_leases_count_in_flight_and_release_once() -> None:
     assert datastore.snapshot().endpoints[0].in_flight == 1
     second.release()
     assert datastore.snapshot().endpoints[0].in_flight == 0
+
+
+async def test_an_engine_added_between_full_refreshes_is_checked_within_a_second() -> None:
+    engines = EngineFleet(
+        [FakeEngine("http://127.0.0.1:18001"), FakeEngine("http://127.0.0.1:18002")]
+    )
+    datastore = EndpointDatastore(GatewayMetrics())
+    datastore.replace_endpoints([Endpoint("a", engines[0].url)])
+    async with httpx.AsyncClient(transport=engines.transport()) as client:
+        refresher = ModelRefresher(datastore, client, interval_s=3600, timeout_s=1)
+        await refresher.refresh_all()
+        task = asyncio.create_task(refresher.run())
+        try:
+            datastore.replace_endpoints(
+                [Endpoint("a", engines[0].url), Endpoint("b", engines[1].url)]
+            )
+            deadline = asyncio.get_running_loop().time() + 10
+            while datastore.snapshot().ready_count() < 2:
+                assert asyncio.get_running_loop().time() < deadline, "b never checked"
+                await asyncio.sleep(0.02)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    assert len(engines[0].received) == 1, "a ready engine waits for the full refresh"

@@ -34,3 +34,22 @@ def test_cached_tokens_never_count_the_last_token(blocks: int, tokens: int, expe
     locality = PrefixLocality(MemoryPrefixIndex(), block_size=16, record=True)
     prompt_ = Prompt("t", tuple(range(tokens)), tuple(range(tokens // 16)))
     assert locality.cached_tokens(blocks, prompt_) == expected
+
+
+@pytest.mark.parametrize(("record", "expected"), [(True, {"e": 3}), (False, {})])
+async def test_scheduling_records_in_the_background(record: bool, expected: dict[str, int]) -> None:
+    index = MemoryPrefixIndex()
+    locality = PrefixLocality(index, block_size=16, record=record)
+    assert locality.engine_chosen("e", request(), prompt(50)) is record
+    await locality.drain()
+    assert await index.match("m", [1, 2, 3]) == expected
+
+
+async def test_a_refusal_forgets_only_the_blocks_it_added() -> None:
+    index = MemoryPrefixIndex()
+    locality = PrefixLocality(index, block_size=16, record=True)
+    await index.record("e", "m", [1, 2])  # an earlier request's prefix
+    assert locality.engine_chosen("e", request(), prompt(50))
+    locality.engine_refused("e", request(), prompt(50), held_blocks=2)
+    await locality.drain()
+    assert await index.match("m", [1, 2, 3]) == {"e": 2}

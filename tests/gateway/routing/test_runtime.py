@@ -33,7 +33,7 @@ def test_profiles_sort_plugins_by_role() -> None:
     assert len(profile.filters) == 3
     assert [(s.name, s.weight) for s in profile.scorers] == [
         ("prefix-cache-scorer", 3),
-        ("queue-depth-scorer", 2),
+        ("queue-depth-scorer", 1),
         ("kv-cache-usage-scorer", 1),
         ("in-flight-scorer", 2),
         ("recent-requests-scorer", 1),

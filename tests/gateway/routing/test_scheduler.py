@@ -64,10 +64,10 @@ def _long(matches: dict[str, int]) -> SchedulingContext:
 @pytest.mark.parametrize(
     ("profile", "excess", "stays"),
     [
-        pytest.param("long-context", 4, True, id="long-holder-keeps-it-at-4-extra"),
-        pytest.param("long-context", 7, False, id="long-holder-loses-it-at-7-extra"),
-        pytest.param("chat", 2, True, id="chat-holder-keeps-it-at-2-extra"),
-        pytest.param("chat", 3, False, id="chat-holder-loses-it-at-3-extra"),
+        pytest.param("long-context", 9, True, id="long-holder-keeps-it-at-9-extra"),
+        pytest.param("long-context", 10, False, id="long-holder-loses-it-at-10-extra"),
+        pytest.param("chat", 3, True, id="chat-holder-keeps-it-at-3-extra"),
+        pytest.param("chat", 4, False, id="chat-holder-loses-it-at-4-extra"),
         pytest.param("prefix-only", 100, True, id="prefix-only-never-lets-go"),
     ],
 )

@@ -1,0 +1,1 @@
+"""Audit sinks, registered by type name: `jsonl`, `redis-stream`, `otel`."""
