@@ -181,7 +181,7 @@ def _occurrences(text: str, needle: str) -> list[int]:
         while index >= 0:
             if not (word and index and text[index - 1].isalnum()):
                 found.append(index)
-            index = text.find(needle, index + 1)
+            index = text.find(needle, index + len(needle))
         return found
     first = needle[0]
     index = text.find(first)

@@ -49,7 +49,8 @@ guards:
   - {{name: allowlist-flag, type: tenant-allowlist, parameters: {{action: flag}}}}
   - name: classifier-flag
     type: external-classifier
-    parameters: {{url: "{classifier_url}", model: guard-model, timeout: 2, fail: open, action: flag}}
+    parameters:
+      {{url: "{classifier_url}", model: guard-model, timeout: 2, fail: open, action: flag}}
   - name: classifier-open
     type: external-classifier
     parameters: {{url: "{classifier_url}", model: guard-model, timeout: 0.5, fail: open}}

@@ -20,18 +20,12 @@ from gateway.safety.texts import Segment, request_segments
 from tests.gateway.safety.builders import chat, user
 
 
-def _runtime(profile_input: Sequence[str], **guard_parameters: dict[str, object]) -> SafetyRuntime:
+def _runtime(profile_input: Sequence[str]) -> SafetyRuntime:
+    """The shipped guard types with default parameters, `profile_input` in that order."""
     guards = [
         {"type": "tenant-allowlist"},
-        {
-            "type": "prompt-injection",
-            **(
-                {"parameters": guard_parameters["prompt-injection"]}
-                if "prompt-injection" in guard_parameters
-                else {}
-            ),
-        },
-        {"type": "sensitive-data", "name": "pii", "parameters": guard_parameters.get("pii", {})},
+        {"type": "prompt-injection"},
+        {"type": "sensitive-data", "name": "pii"},
     ]
     policy = SafetyPolicy.model_validate(
         {
