@@ -1,10 +1,17 @@
-"""The gateway's own cost: added latency and requests per second against `instant` engines.
+"""A router's own cost: added latency and requests per second against `instant` engines.
 
-Same engines, same client, same requests: once straight to the engines (the client
-round-robins over them) and once through one gateway process. Latency is measured one
-request at a time (no queueing anywhere); throughput with a closed loop of concurrent
-clients. The engines use the `instant` profile (zero step time), so the difference is the
-gateway.
+Same engines, same client, same requests, once per router in `--routers` (the registry in
+`routers.py`: `direct` is the client round-robining over the engines, then `kvgate` and any
+installed peer, each one process started and made ready as in `kvgate-bench run`; a peer that
+is not installed is reported as skipped). Latency is measured one request at a time (no
+queueing anywhere), alternating between the routers per request so that machine noise hits
+each alike; throughput with a closed loop of concurrent clients, one router at a time, with
+the router's CPU (its process and descendants, from /proc) per request. The engines use the
+`instant` profile (zero step time), so the difference from `direct` is the router.
+
+sglang-router never sets TCP_NODELAY: on a reused connection a streamed response can wait
+~40 ms for a delayed ACK, so its streamed latency (the p99 above all) shows that, not routing
+work; the report marks it.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import itertools
 import json
 import os
 import platform
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -22,11 +30,17 @@ from pathlib import Path
 
 import aiohttp
 
-from loadtests.bench.procstat import cpu_seconds
+from loadtests.bench import peers
+from loadtests.bench.routers import Engines, RouterSettings, Target, create, start
 from loadtests.bench.stats import Summary
-from loadtests.fleet import Fleet
+from loadtests.fleet import Fleet, ProcessStartError
 
 MODEL = "Qwen/Qwen2.5-7B-Instruct"
+DEFAULT_ROUTERS = "direct,kvgate"
+STREAM_CAVEATS = {
+    "sglang-router": "never sets TCP_NODELAY: a streamed response can wait ~40 ms for a "
+    "delayed ACK, which shows in its stream p99, not as routing work",
+}
 
 
 @dataclass(frozen=True)
@@ -58,7 +72,18 @@ class ThroughputResult:
     client_cpu_s: float
 
 
+@dataclass(frozen=True)
+class Skipped:
+    target: str
+    reason: str
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--routers",
+        default=DEFAULT_ROUTERS,
+        help="comma-separated router specs (as in `run`); `direct` is the baseline",
+    )
     parser.add_argument("--engines", type=int, default=2)
     parser.add_argument("--requests", type=int, default=1000, help="sequential requests per run")
     parser.add_argument("--concurrency", type=int, default=32)
@@ -67,7 +92,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--long-tokens", type=int, default=128, help="stream length for the per-chunk cost"
     )
-    parser.add_argument("--gateway-arg", action="append", default=[])
+    parser.add_argument(
+        "--gateway-arg", action="append", default=[], help="extra `kvgate serve` argument"
+    )
+    parser.add_argument(
+        "--peers-dir", type=Path, default=peers.DEFAULT_ROOT, help="where peers are installed"
+    )
+    parser.add_argument("--start-timeout", type=float, default=90.0, help="router start, s")
     parser.add_argument("--out", type=Path, default=None, help="write JSON results here")
 
 
@@ -93,34 +124,50 @@ def session(concurrency: int) -> aiohttp.ClientSession:
     )
 
 
-async def one_request(client: aiohttp.ClientSession, url: str, body: bytes, stream: bool) -> Sample:
-    start = time.perf_counter()
+async def one_request(
+    client: aiohttp.ClientSession,
+    url: str,
+    body: bytes,
+    stream: bool,
+    headers: Mapping[str, str] = HEADERS,
+) -> Sample:
+    begin = time.perf_counter()
     ttft = 0.0
     chunks = 0
-    async with client.post(url, data=body, headers=HEADERS) as response:
+    async with client.post(url, data=body, headers=headers) as response:
         if response.status != 200:
             text = await response.text()
             raise RuntimeError(f"{url}: HTTP {response.status}: {text[:200]}")
         async for chunk in response.content.iter_any():
             if not chunks:
-                ttft = time.perf_counter() - start
+                ttft = time.perf_counter() - begin
             chunks += chunk.count(b"data: ") if stream else 1
-    return Sample(time.perf_counter() - start, ttft, chunks)
+    return Sample(time.perf_counter() - begin, ttft, chunks)
+
+
+def chat_urls(target: Target) -> list[str]:
+    return [f"{url}/v1/chat/completions" for url in target.urls]
+
+
+def request_headers(target: Target) -> dict[str, str]:
+    return {**HEADERS, **target.headers}
 
 
 async def measure_latency(
-    targets: Mapping[str, Sequence[str]], stream: bool, requests: int, max_tokens: int
+    targets: Mapping[str, Target], stream: bool, requests: int, max_tokens: int
 ) -> list[LatencyResult]:
     """One request at a time, alternating between targets so that machine noise hits
     every target alike."""
-    cycles = {target: itertools.cycle(urls) for target, urls in targets.items()}
+    cycles = {name: itertools.cycle(chat_urls(target)) for name, target in targets.items()}
+    headers = {name: request_headers(target) for name, target in targets.items()}
     samples: dict[str, list[Sample]] = {target: [] for target in targets}
     clients = {target: session(1) for target in targets}
     try:
         for n in range(min(100, requests) + requests):
             for target, client in clients.items():
                 body = chat_body(stream, max_tokens, n)
-                sample = await one_request(client, next(cycles[target]), body, stream)
+                url = next(cycles[target])
+                sample = await one_request(client, url, body, stream, headers[target])
                 if n >= min(100, requests):  # the first ones warm connections and caches
                     samples[target].append(sample)
     finally:
@@ -140,15 +187,15 @@ async def measure_latency(
 
 
 async def measure_throughput(
-    urls: Sequence[str],
+    router: Target,
     target: str,
     stream: bool,
     concurrency: int,
     duration: float,
     max_tokens: int,
-    gateway_pid: int | None,
 ) -> ThroughputResult:
-    cycle = itertools.cycle(urls)
+    cycle = itertools.cycle(chat_urls(router))
+    headers = request_headers(router)
     done = 0
     async with session(concurrency) as client:
         deadline = time.perf_counter() + duration
@@ -157,17 +204,21 @@ async def measure_throughput(
             nonlocal done
             n = worker_id * 1_000_000
             while time.perf_counter() < deadline:
-                await one_request(client, next(cycle), chat_body(stream, max_tokens, n), stream)
+                body = chat_body(stream, max_tokens, n)
+                await one_request(client, next(cycle), body, stream, headers)
                 done += 1
                 n += 1
 
-        cpu_gateway = cpu_seconds(gateway_pid) if gateway_pid else 0.0
+        cpu_gateway = router.cpu_seconds()
         cpu_client = time.process_time()
         start = time.perf_counter()
         await asyncio.gather(*(worker(i) for i in range(concurrency)))
         seconds = time.perf_counter() - start
         client_cpu = time.process_time() - cpu_client
-        gateway_cpu = (cpu_seconds(gateway_pid) - cpu_gateway) if gateway_pid else None
+        cpu_after = router.cpu_seconds()
+        gateway_cpu = (
+            cpu_after - cpu_gateway if cpu_after is not None and cpu_gateway is not None else None
+        )
     return ThroughputResult(
         target=target,
         stream=stream,
@@ -184,37 +235,100 @@ def _mode(stream: bool) -> str:
     return "stream" if stream else "non-stream"
 
 
-def added_latency_lines(latency: Sequence[LatencyResult]) -> list[str]:
-    """Gateway minus direct, per mode; the per-chunk cost is the slope between two
+def _ms(value: float) -> str:
+    return f"{value:+.2f}"
+
+
+def added_latency_lines(latency: Sequence[LatencyResult], baseline: str = "direct") -> list[str]:
+    """Each router minus `baseline`, per mode; the per-chunk cost is the slope between two
     stream lengths, so the fixed per-request cost does not inflate it."""
     by_key = {(r.target, r.stream, r.max_tokens): r for r in latency}
+    targets = list(dict.fromkeys(r.target for r in latency if r.target != baseline))
     lines: list[str] = []
-    added: dict[tuple[bool, int], float] = {}
-    chunks: dict[tuple[bool, int], float] = {}
-    for (target, stream, tokens), gateway in sorted(by_key.items()):
-        direct = by_key.get(("direct", stream, tokens))
-        if target != "gateway" or direct is None:
-            continue
-        added50 = gateway.latency_ms.p50 - direct.latency_ms.p50
-        added99 = gateway.latency_ms.p99 - direct.latency_ms.p99
-        added[(stream, tokens)] = added50
-        chunks[(stream, tokens)] = gateway.chunks_per_request
-        lines.append(
-            f"added latency ({_mode(stream)}, {tokens} tokens): "
-            f"p50 {added50:+.2f} ms, p99 {added99:+.2f} ms"
-        )
-    streams = sorted(tokens for stream, tokens in added if stream)
-    if len(streams) >= 2:
-        short, long = (True, streams[0]), (True, streams[-1])
-        slope = (added[long] - added[short]) / max(chunks[long] - chunks[short], 1)
-        lines.append(
-            f"added per streamed chunk (slope {streams[0]}→{streams[-1]}): {slope * 1000:.0f} µs"
-        )
+    for target in targets:
+        added: dict[tuple[bool, int], float] = {}
+        chunks: dict[tuple[bool, int], float] = {}
+        for stream, tokens in sorted({(s, t) for (name, s, t) in by_key if name == target}):
+            routed, direct = (
+                by_key[(target, stream, tokens)],
+                by_key.get((baseline, stream, tokens)),
+            )
+            if direct is None:
+                continue
+            added50 = routed.latency_ms.p50 - direct.latency_ms.p50
+            added99 = routed.latency_ms.p99 - direct.latency_ms.p99
+            added[(stream, tokens)] = added50
+            chunks[(stream, tokens)] = routed.chunks_per_request
+            lines.append(
+                f"{target}: added latency ({_mode(stream)}, {tokens} tokens): "
+                f"p50 {_ms(added50)} ms, p99 {_ms(added99)} ms"
+            )
+        streams = sorted(tokens for stream, tokens in added if stream)
+        if len(streams) >= 2:
+            short, long = (True, streams[0]), (True, streams[-1])
+            slope = (added[long] - added[short]) / max(chunks[long] - chunks[short], 1)
+            lines.append(
+                f"{target}: added per streamed chunk (slope {streams[0]}→{streams[-1]}): "
+                f"{slope * 1000:.0f} µs"
+            )
     return lines
 
 
-def format_report(latency: Sequence[LatencyResult], throughput: Sequence[ThroughputResult]) -> str:
+def summary_table(
+    latency: Sequence[LatencyResult],
+    throughput: Sequence[ThroughputResult],
+    max_tokens: int,
+    baseline: str = "direct",
+) -> list[str]:
+    """One row per router: added p50/p99 (non-stream and stream at `max_tokens`), requests
+    per second and CPU ms per request of its process (non-stream / stream)."""
+    by_key = {(r.target, r.stream, r.max_tokens): r for r in latency}
+    rates = {(t.target, t.stream): t for t in throughput}
+    targets = list(dict.fromkeys([*(r.target for r in latency), *(t.target for t in throughput)]))
     lines = [
+        "| router | added p50 / p99 ms, non-stream | added p50 / p99 ms, stream "
+        "| rps, non-stream / stream | CPU ms/req, non-stream / stream |",
+        "|---|---|---|---|---|",
+    ]
+    for target in targets:
+        cells = [target + (" †" if target in STREAM_CAVEATS else "")]
+        for stream in (False, True):
+            routed = by_key.get((target, stream, max_tokens))
+            direct = by_key.get((baseline, stream, max_tokens))
+            if target == baseline or routed is None or direct is None:
+                cells.append("–" if target != baseline else "(baseline)")
+                continue
+            added50 = routed.latency_ms.p50 - direct.latency_ms.p50
+            added99 = routed.latency_ms.p99 - direct.latency_ms.p99
+            cells.append(f"{_ms(added50)} / {_ms(added99)}")
+        rps = [rates.get((target, stream)) for stream in (False, True)]
+        cells.append(" / ".join(f"{t.rps:.0f}" if t else "–" for t in rps))
+        cells.append(
+            " / ".join(
+                f"{t.gateway_cpu_ms_per_request:.2f}"
+                if t and t.gateway_cpu_ms_per_request is not None
+                else "–"
+                for t in rps
+            )
+        )
+        lines.append("| " + " | ".join(cells) + " |")
+    notes = [f"† {name} {why}." for name, why in STREAM_CAVEATS.items() if name in targets]
+    return lines + (["", *notes] if notes else [])
+
+
+def format_report(
+    latency: Sequence[LatencyResult],
+    throughput: Sequence[ThroughputResult],
+    skipped: Sequence[Skipped] = (),
+    max_tokens: int | None = None,
+) -> str:
+    lines: list[str] = []
+    tokens = (
+        max_tokens if max_tokens is not None else min((r.max_tokens for r in latency), default=0)
+    )
+    if latency or throughput:
+        lines += [*summary_table(latency, throughput, tokens), ""]
+    lines += [
         "| target | mode | max_tokens | p50 ms | p99 ms | TTFT p50 ms | chunks/req |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -225,7 +339,7 @@ def format_report(latency: Sequence[LatencyResult], throughput: Sequence[Through
         )
     lines += ["", *added_latency_lines(latency), ""]
     lines += [
-        "| target | mode | concurrency | requests | rps | gateway CPU ms/req | client CPU s |",
+        "| target | mode | concurrency | requests | rps | router CPU ms/req | client CPU s |",
         "|---|---|---|---|---|---|---|",
     ]
     for t in throughput:
@@ -234,48 +348,87 @@ def format_report(latency: Sequence[LatencyResult], throughput: Sequence[Through
             f"| {t.target} | {_mode(t.stream)} | {t.concurrency} | {t.requests} | {t.rps:.0f} "
             f"| {cpu} | {t.client_cpu_s:.1f} |"
         )
+    if skipped:
+        lines += ["", *(f"skipped {s.target}: {s.reason}" for s in skipped)]
     return "\n".join(lines)
+
+
+def start_routers(
+    args: argparse.Namespace, fleet: Fleet, engines: Engines, workdir: Path
+) -> tuple[dict[str, Target], list[Skipped]]:
+    """Every router in `--routers` that is installed and starts; the rest as skipped."""
+    settings = RouterSettings(
+        peers_root=args.peers_dir, extra_args={"kvgate": tuple(args.gateway_arg)}
+    )
+    targets: dict[str, Target] = {}
+    skipped: list[Skipped] = []
+    for spec in (s.strip() for s in args.routers.split(",") if s.strip()):
+        router = create(spec, settings)
+        reason = router.unavailable()
+        if reason is None:
+            try:
+                dirname = router.spec.replace(":", "-")
+                targets[router.spec] = start(
+                    router, fleet, engines, workdir / dirname, args.start_timeout
+                )
+                continue
+            except (ProcessStartError, OSError, ValueError) as exc:
+                reason = f"did not start: {str(exc).splitlines()[0] if str(exc) else exc!r}"
+        skipped.append(Skipped(router.spec, reason))
+    return targets, skipped
 
 
 async def run_all(args: argparse.Namespace, fleet: Fleet) -> str:
     sims = [fleet.start_sim(profile="instant", model=MODEL) for _ in range(args.engines)]
-    gateway = fleet.start_gateway([s.url for s in sims], extra_args=args.gateway_arg)
-    targets = {
-        "direct": ([f"{s.url}/v1/chat/completions" for s in sims], None),
-        "gateway": ([f"{gateway.url}/v1/chat/completions"], gateway.popen.pid),
-    }
+    engines = Engines(tuple(s.url for s in sims), MODEL)
+    targets, skipped = start_routers(args, fleet, engines, fleet.log_dir)
     latency: list[LatencyResult] = []
     throughput: list[ThroughputResult] = []
     runs = [(False, args.max_tokens), (True, args.max_tokens), (True, args.long_tokens)]
-    urls_by_target = {target: urls for target, (urls, _) in targets.items()}
+    load_start = os.getloadavg()
     for stream, tokens in runs:
-        latency += await measure_latency(urls_by_target, stream, args.requests, tokens)
+        latency += await measure_latency(targets, stream, args.requests, tokens)
     for stream in (False, True):
-        for target, (urls, pid) in targets.items():
+        for name, target in targets.items():
             throughput.append(
                 await measure_throughput(
-                    urls, target, stream, args.concurrency, args.duration, args.max_tokens, pid
+                    target, name, stream, args.concurrency, args.duration, args.max_tokens
                 )
             )
-    report = format_report(latency, throughput)
+    report = format_report(latency, throughput, skipped, args.max_tokens)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         machine = {
             "cpus": os.cpu_count(),
+            "load_start": load_start,
             "load": os.getloadavg(),
             "python": platform.python_version(),
+        }
+        versions = {
+            spec: create(spec, RouterSettings(peers_root=args.peers_dir)).version()
+            for spec in targets
         }
         payload = {
             "machine": machine,
             "args": {k: str(v) for k, v in vars(args).items()},
+            "versions": versions,
+            "skipped": [asdict(s) for s in skipped],
             "latency": [asdict(r) for r in latency],
             "throughput": [asdict(t) for t in throughput],
+            "report": report,
         }
         args.out.write_text(json.dumps(payload, indent=2))
     return report
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        for spec in args.routers.split(","):
+            if spec.strip():
+                create(spec, RouterSettings(peers_root=args.peers_dir))
+    except ValueError as exc:
+        print(f"kvgate-bench overhead: {exc}", file=sys.stderr)
+        return 2
     with Fleet() as fleet:
         print(asyncio.run(run_all(args, fleet)))
     return 0
