@@ -8,8 +8,7 @@ out of date).
 
 from __future__ import annotations
 
-import json
-
+from gateway.config.schema import render, typed_entries_schema
 from gateway.governance.config import GovernancePolicy
 from gateway.governance.sinks.registry import SinkRegistry
 
@@ -17,27 +16,10 @@ SCHEMA_ID = "https://kvgate.dev/schemas/governance.schema.json"
 
 
 def governance_schema(registry: SinkRegistry) -> dict[str, object]:
-    schema = GovernancePolicy.model_json_schema(by_alias=True, mode="validation")
-    defs = schema["$defs"]
-    assert isinstance(defs, dict)
-    spec = defs["SinkSpec"]
-    assert isinstance(spec, dict)
-    branches: list[object] = []
-    for name, cls in sorted(registry.types.items()):
-        params = cls.Params.model_json_schema(by_alias=True, mode="validation")
-        params.pop("title", None)
-        branches.append(
-            {
-                "if": {"properties": {"type": {"const": name}}},
-                "then": {"properties": {"parameters": params}},
-            }
-        )
-    properties = spec["properties"]
-    assert isinstance(properties, dict)
-    properties["type"] = {**properties["type"], "enum": sorted(registry.types)}
-    spec["allOf"] = branches
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}
+    return typed_entries_schema(
+        GovernancePolicy, "SinkSpec", {n: c.Params for n, c in registry.types.items()}, SCHEMA_ID
+    )
 
 
 def render_governance_schema(registry: SinkRegistry) -> str:
-    return json.dumps(governance_schema(registry), indent=2, sort_keys=True) + "\n"
+    return render(governance_schema(registry))

@@ -8,51 +8,32 @@ test fails when they are out of date).
 
 from __future__ import annotations
 
-import json
-
+from gateway.config.schema import DRAFT, render, typed_entries_schema
 from gateway.safety.models import SafetyPolicy
 from gateway.safety.registry import GuardRegistry
 from gateway.safety.tenants import TenantPolicy
 
 SAFETY_SCHEMA_ID = "https://kvgate.dev/schemas/safety.schema.json"
 TENANTS_SCHEMA_ID = "https://kvgate.dev/schemas/tenants.schema.json"
-_DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
 
 def safety_schema(registry: GuardRegistry) -> dict[str, object]:
-    schema = SafetyPolicy.model_json_schema(by_alias=True, mode="validation")
-    defs = schema["$defs"]
-    assert isinstance(defs, dict)
-    spec = defs["GuardSpec"]
-    assert isinstance(spec, dict)
-    branches: list[object] = []
-    for name, cls in sorted(registry.classes.items()):
-        params = cls.Params.model_json_schema(by_alias=True, mode="validation")
-        params.pop("title", None)
-        for key, nested in params.pop("$defs", {}).items():
-            if defs.setdefault(key, nested) != nested:
-                raise ValueError(f"{name}: parameter model {key!r} clashes with another")
-        branches.append(
-            {
-                "if": {"properties": {"type": {"const": name}}},
-                "then": {"properties": {"parameters": params}},
-            }
-        )
-    properties = spec["properties"]
-    assert isinstance(properties, dict)
-    properties["type"] = {**properties["type"], "enum": sorted(registry.classes)}
-    spec["allOf"] = branches
-    return {"$schema": _DRAFT, "$id": SAFETY_SCHEMA_ID, **schema}
+    return typed_entries_schema(
+        SafetyPolicy,
+        "GuardSpec",
+        {n: c.Params for n, c in registry.classes.items()},
+        SAFETY_SCHEMA_ID,
+    )
 
 
 def tenants_schema() -> dict[str, object]:
     schema = TenantPolicy.model_json_schema(by_alias=True, mode="validation")
-    return {"$schema": _DRAFT, "$id": TENANTS_SCHEMA_ID, **schema}
+    return {"$schema": DRAFT, "$id": TENANTS_SCHEMA_ID, **schema}
 
 
 def render_safety_schema(registry: GuardRegistry) -> str:
-    return json.dumps(safety_schema(registry), indent=2, sort_keys=True) + "\n"
+    return render(safety_schema(registry))
 
 
 def render_tenants_schema() -> str:
-    return json.dumps(tenants_schema(), indent=2, sort_keys=True) + "\n"
+    return render(tenants_schema())
