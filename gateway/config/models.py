@@ -22,14 +22,13 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, JsonValue, model_validator
+
+from gateway.config.frozen import KEBAB_PATTERN, NAME_PATTERN, FrozenModel
 
 API_VERSION = "kvgate.dev/v1alpha1"
 KIND = "RoutingPolicy"
 
-_KEBAB = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
-_NAME = r"^[A-Za-z][A-Za-z0-9_.-]{0,62}$"
 _CLASS = r"^[a-z][a-z0-9_]{0,31}$"
 _HEADER = r"^[a-z0-9][a-z0-9-]*$"
 
@@ -38,22 +37,12 @@ class PolicyError(ValueError):
     """A routing policy cannot be read, validated or built; the message says where."""
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(
-        frozen=True,
-        extra="forbid",
-        alias_generator=to_camel,
-        populate_by_name=True,
-        use_attribute_docstrings=True,
-    )
-
-
-class PluginSpec(_Frozen):
+class PluginSpec(FrozenModel):
     """One plugin instance."""
 
-    type: str = Field(pattern=_KEBAB)
+    type: str = Field(pattern=KEBAB_PATTERN)
     """The registered plugin type, e.g. `prefix-cache-scorer`."""
-    name: str | None = Field(default=None, pattern=_NAME)
+    name: str | None = Field(default=None, pattern=NAME_PATTERN)
     """The instance name profiles refer to; defaults to `type`."""
     parameters: dict[str, JsonValue] = Field(default_factory=dict)
     """The plugin's own parameters (camelCase keys), validated by the plugin."""
@@ -63,7 +52,7 @@ class PluginSpec(_Frozen):
         return self.name or self.type
 
 
-class PluginRef(_Frozen):
+class PluginRef(FrozenModel):
     """A plugin used by a profile."""
 
     plugin_ref: str
@@ -72,33 +61,33 @@ class PluginRef(_Frozen):
     """Scorers only: the score's weight in the sum (default 1)."""
 
 
-class SchedulingProfile(_Frozen):
+class SchedulingProfile(FrozenModel):
     """Producers, filters, weighted scorers and exactly one picker, in any order."""
 
-    name: str = Field(pattern=_NAME)
+    name: str = Field(pattern=NAME_PATTERN)
     plugins: tuple[PluginRef, ...] = Field(min_length=1)
 
 
-class RequestClassSpec(_Frozen):
+class RequestClassSpec(FrozenModel):
     name: str = Field(pattern=_CLASS)
     """Also a metric label and the `x-kvgate-class` response header value."""
     profile: str
     """The scheduling profile that routes this class."""
 
 
-class LongContextRule(_Frozen):
+class LongContextRule(FrozenModel):
     class_name: str = Field(default="long_context", alias="class", pattern=_CLASS)
     prompt_tokens_above: int = Field(default=2048, ge=0)
     """The `PROMPT_TOKEN_THRESHOLD` environment variable, when set, replaces this value."""
 
 
-class LowPriorityRule(_Frozen):
+class LowPriorityRule(FrozenModel):
     class_name: str = Field(default="batch", alias="class", pattern=_CLASS)
     priority_above: int = 0
     """A request whose body `priority` is greater goes to `class`."""
 
 
-class Classification(_Frozen):
+class Classification(FrozenModel):
     header: str | None = Field(default="x-kvgate-class", pattern=_HEADER)
     """A request header whose value, if it names a class, sets the class outright."""
     long_context: LongContextRule | None = Field(
@@ -110,12 +99,12 @@ class Classification(_Frozen):
     default: str = Field(default="chat", pattern=_CLASS)
 
 
-class ResponseHeaders(_Frozen):
+class ResponseHeaders(FrozenModel):
     enabled: bool = True
     """Add `x-kvgate-engine`, `x-kvgate-class` and `x-kvgate-cached-tokens` to responses."""
 
 
-class RoutingPolicy(_Frozen):
+class RoutingPolicy(FrozenModel):
     """The whole routing policy file."""
 
     api_version: Literal["kvgate.dev/v1alpha1"]

@@ -12,36 +12,25 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, JsonValue, ValidationError, model_validator
 
-_KEBAB = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
+from gateway.config.frozen import KEBAB_PATTERN, FrozenModel
 
 
 class GovernancePolicyError(ValueError):
     """A governance policy or sink cannot be read, validated or built; says where."""
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(
-        frozen=True,
-        extra="forbid",
-        alias_generator=to_camel,
-        populate_by_name=True,
-        use_attribute_docstrings=True,
-    )
-
-
-class SinkSpec(_Frozen):
+class SinkSpec(FrozenModel):
     """One audit sink."""
 
-    type: str = Field(pattern=_KEBAB)
+    type: str = Field(pattern=KEBAB_PATTERN)
     """`jsonl`, `redis-stream` or `otel`."""
     parameters: dict[str, JsonValue] = Field(default_factory=dict)
     """The sink's own parameters (camelCase keys), validated by the sink."""
 
 
-class AuditConfig(_Frozen):
+class AuditConfig(FrozenModel):
     sinks: tuple[SinkSpec, ...] = ()
     """Where records go; `kvgate serve --audit-sink` replaces this list."""
     record_prompt_text: bool = False
@@ -55,12 +44,12 @@ class AuditConfig(_Frozen):
     """At shutdown, how long each queued sink may take to write what is still queued."""
 
 
-class ResponseHeaders(_Frozen):
+class ResponseHeaders(FrozenModel):
     enabled: bool = True
     """Add `x-kvgate-model-version` and `x-kvgate-prompt-hash` to proxied responses."""
 
 
-class ModelVersions(_Frozen):
+class ModelVersions(FrozenModel):
     revisions: dict[str, str] = Field(default_factory=dict)
     """Served model name → revision or weights hash, for engines whose labels carry none."""
     revision_labels: tuple[str, ...] = ("kvgate.dev/model-revision", "model-revision")
@@ -68,7 +57,7 @@ class ModelVersions(_Frozen):
     an engine's label wins over `revisions`."""
 
 
-class MonitorConfig(_Frozen):
+class MonitorConfig(FrozenModel):
     enabled: bool = True
     baseline_requests: int = Field(default=1000, ge=1)
     """The first this many answers of a model version are its baseline window."""
@@ -99,7 +88,7 @@ class MonitorConfig(_Frozen):
         return self
 
 
-class GovernancePolicy(_Frozen):
+class GovernancePolicy(FrozenModel):
     """The whole governance policy file."""
 
     api_version: Literal["kvgate.dev/v1alpha1"] = "kvgate.dev/v1alpha1"

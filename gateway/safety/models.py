@@ -18,31 +18,19 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, JsonValue, model_validator
+
+from gateway.config.frozen import KEBAB_PATTERN, NAME_PATTERN, FrozenModel
 
 SAFETY_KIND = "SafetyPolicy"
 
-_KEBAB = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
-_NAME = r"^[A-Za-z][A-Za-z0-9_.-]{0,62}$"
 
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(
-        frozen=True,
-        extra="forbid",
-        alias_generator=to_camel,
-        populate_by_name=True,
-        use_attribute_docstrings=True,
-    )
-
-
-class GuardSpec(_Frozen):
+class GuardSpec(FrozenModel):
     """One guard instance."""
 
-    type: str = Field(pattern=_KEBAB)
+    type: str = Field(pattern=KEBAB_PATTERN)
     """The registered guard type, e.g. `prompt-injection`."""
-    name: str | None = Field(default=None, pattern=_NAME)
+    name: str | None = Field(default=None, pattern=NAME_PATTERN)
     """The instance name profiles refer to (and verdicts carry); defaults to `type`."""
     parameters: dict[str, JsonValue] = Field(default_factory=dict)
     """The guard's own parameters (camelCase keys), validated by the guard."""
@@ -52,15 +40,15 @@ class GuardSpec(_Frozen):
         return self.name or self.type
 
 
-class SafetyProfile(_Frozen):
-    name: str = Field(pattern=_NAME)
+class SafetyProfile(FrozenModel):
+    name: str = Field(pattern=NAME_PATTERN)
     input: tuple[str, ...] = ()
     """Input guards, in order; remote ones (classifiers) run after the local ones passed."""
     output: tuple[str, ...] = ()
     """Output guards, applied to every chunk of every response."""
 
 
-class Binding(_Frozen):
+class Binding(FrozenModel):
     """Which profile a request gets. A list left out matches everything."""
 
     profile: str
@@ -70,7 +58,7 @@ class Binding(_Frozen):
     """Requested model names or globs."""
 
 
-class SafetyPolicy(_Frozen):
+class SafetyPolicy(FrozenModel):
     """The whole safety policy file."""
 
     api_version: Literal["kvgate.dev/v1alpha1"]

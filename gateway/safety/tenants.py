@@ -21,8 +21,9 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, model_validator
+
+from gateway.config.frozen import FrozenModel
 
 TENANT_KIND = "TenantPolicy"
 KEY_ID_DIGITS = 8
@@ -46,17 +47,7 @@ SamplingField = Literal[
 """Body fields (as the OpenAI and vLLM APIs spell them) an allow-list may bound."""
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(
-        frozen=True,
-        extra="forbid",
-        alias_generator=to_camel,
-        populate_by_name=True,
-        use_attribute_docstrings=True,
-    )
-
-
-class Bounds(_Frozen):
+class Bounds(FrozenModel):
     min: float | None = None
     max: float | None = None
 
@@ -67,7 +58,7 @@ class Bounds(_Frozen):
         return self
 
 
-class Allowlist(_Frozen):
+class Allowlist(FrozenModel):
     """What a tenant may ask for; a field left out allows anything."""
 
     routes: tuple[Route, ...] | None = None
@@ -85,7 +76,7 @@ class Allowlist(_Frozen):
     """Bounds on numeric sampling fields, e.g. `temperature: {max: 1.0}`."""
 
 
-class TenantSpec(_Frozen):
+class TenantSpec(FrozenModel):
     name: str = Field(pattern=_TENANT)
     """The tenant everywhere else: audit records, metrics, safety policy bindings."""
     keys: tuple[str, ...] = ()
@@ -93,7 +84,7 @@ class TenantSpec(_Frozen):
     allow: Allowlist = Field(default_factory=lambda: Allowlist.model_validate({}))
 
 
-class TenantPolicy(_Frozen):
+class TenantPolicy(FrozenModel):
     """The whole tenants file."""
 
     api_version: Literal["kvgate.dev/v1alpha1"]
