@@ -8,10 +8,11 @@ from types import MappingProxyType
 
 from pydantic import ValidationError
 
+from gateway.config.frozen import KEBAB_PATTERN
 from gateway.plugins.base import PluginDeps, RoutingPlugin
 from gateway.plugins.builtin import BUILTIN_PLUGINS
 
-_KEBAB = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+_KEBAB = re.compile(KEBAB_PATTERN)
 
 
 class PluginConfigError(ValueError):

@@ -8,6 +8,7 @@ from types import MappingProxyType
 
 from pydantic import ValidationError
 
+from gateway.config.frozen import KEBAB_PATTERN
 from gateway.safety.allowlist import TenantAllowlistGuard
 from gateway.safety.base import GuardConfigError, GuardDeps, GuardPlugin
 from gateway.safety.classifier import ExternalClassifierGuard
@@ -15,7 +16,7 @@ from gateway.safety.injection import PromptInjectionGuard
 from gateway.safety.output_patterns import OutputPatternsGuard
 from gateway.safety.sensitive_data import SensitiveDataGuard
 
-_KEBAB = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+_KEBAB = re.compile(KEBAB_PATTERN)
 
 BUILTIN_GUARDS: tuple[type[GuardPlugin], ...] = (
     TenantAllowlistGuard,
